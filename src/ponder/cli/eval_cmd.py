@@ -1,0 +1,171 @@
+"""`ponder eval` and `ponder judge`: score existing answers, or run the study's eval/judge stage.
+
+`ponder eval --benchmark NAME --responses FILE.jsonl` (contract) scores answers that already
+exist: each JSONL row carries `response` and either `id` (the benchmark's item id) or `prompt`
+(the item's question text as in the data file, or the full prompt); an unmatched row is an error
+naming its line. `--json` prints one object: benchmark, n, accuracy (+ the IFEval four, or SQuAD /
+CoQA exact_match and f1, all percentages); `--out` writes the per-item verdicts (.jsonl or
+.parquet). Without `--responses`, `ponder eval [STUDY]` runs the study's eval stage.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ponder.errors import PonderError
+
+StudyArg = Annotated[
+    Optional[str],  # noqa: UP045  (typer needs Optional for optional arguments)
+    typer.Argument(help="Study YAML path or built-in name (default: tiny)."),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config value: key.path=value (repeatable)."),
+]
+console = Console(highlight=False)
+
+
+def read_responses(path: Path, limit: int | None = None, seed: int = 0) -> list[tuple[int, dict]]:
+    """(line number, row) for each JSONL row; a seeded subsample of `limit` rows if given."""
+    if not path.is_file():
+        raise PonderError(f"--responses: no such file {path}")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise PonderError(f"{path}:{n}: not valid JSON ({e.msg})") from e
+            if not isinstance(row, dict) or not isinstance(row.get("response"), str):
+                raise PonderError(f"{path}:{n}: row needs a string field `response`")
+            rows.append((n, row))
+    if limit is not None and limit < len(rows):
+        rows = [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), limit))]
+    return rows
+
+
+def score_responses(bench, rows: list[tuple[int, dict]], source: str) -> tuple[dict, list[dict]]:
+    """Score matched rows with the benchmark's rule scorer: (summary, per-item verdicts)."""
+    from ponder.agreement import accuracy_ci
+    from ponder.benchmarks import find_item
+
+    matched = [(find_item(bench, row, n, source), row) for n, row in rows]  # all errors first
+    verdicts = []
+    for item, row in matched:
+        v = bench.score(item, row["response"])
+        verdicts.append({"id": item.id, "gold": item.gold, **v})
+    n = len(verdicts)
+    acc, lo, hi = accuracy_ci([v["correct"] for v in verdicts])
+    summary: dict = {"benchmark": bench.name, "n": n, "accuracy": acc, "ci95": [lo, hi]}
+    if bench.scorer == "ifeval":
+        from ponder.ifeval import IFEvalResult, aggregate
+
+        summary.update(aggregate([IFEvalResult(v["follow_strict"], v["follow_loose"]) for v in verdicts]))  # fmt: skip
+    if bench.scorer in ("squad", "coqa"):
+        summary["exact_match"] = 100.0 * sum(v["em"] for v in verdicts) / max(n, 1)
+        summary["f1"] = 100.0 * sum(v["f1"] for v in verdicts) / max(n, 1)
+    if bench.scorer != "ifeval":
+        summary["boxed_rate"] = 100.0 * sum(v["boxed"] for v in verdicts) / max(n, 1)
+    return summary, verdicts
+
+
+def _write_verdicts(out: Path, verdicts: list[dict]) -> None:
+    from ponder.artifacts import atomic_write_parquet, atomic_write_text
+
+    if out.suffix == ".parquet":
+        import pyarrow as pa
+
+        atomic_write_parquet(out, pa.Table.from_pylist(verdicts))
+    else:
+        atomic_write_text(out, "".join(json.dumps(v, ensure_ascii=False) + "\n" for v in verdicts))
+
+
+def eval_(
+    study: StudyArg = None,
+    benchmark: Annotated[
+        str | None,
+        typer.Option("--benchmark", help="Benchmark name (see `ponder eval --list`)."),
+    ] = None,
+    responses: Annotated[
+        Path | None,
+        typer.Option(
+            "--responses", help="JSONL of answers to score: `response` + `id` or `prompt`."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Benchmark files (layout of shared/benchmarks), or `hub`. Default: $PONDER_DATA_DIR, else ../shared/benchmarks.",
+        ),
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            help="With --responses: per-item verdicts (.jsonl|.parquet); else the run directory.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Score a seeded subsample of N rows.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Subsample seed.")] = 0,
+    list_: Annotated[bool, typer.Option("--list", help="List the benchmarks and exit.")] = False,
+    set_: SetOpt = None,
+) -> None:
+    """Score existing answers (--benchmark + --responses), or run a study's eval stage."""
+    from ponder.benchmarks import list_benchmarks, load_benchmark
+
+    if list_:
+        console.print("\n".join(list_benchmarks()))
+        return
+    if responses is None:
+        if benchmark is not None:
+            raise PonderError("--benchmark needs --responses (a study's benchmarks come from its config)")  # fmt: skip
+        from ponder.runner import run_stage
+
+        run_stage("eval", study, out, set_ or [])
+        return
+    if benchmark is None:
+        raise PonderError("--responses needs --benchmark NAME")
+    t0 = time.perf_counter()
+    bench = load_benchmark(benchmark, data_dir)
+    rows = read_responses(responses, limit, seed)
+    summary, verdicts = score_responses(bench, rows, str(responses))
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    if out:
+        _write_verdicts(Path(out), verdicts)
+    if as_json:
+        print(json.dumps(summary))
+        return
+    table = Table(title=f"{bench.name}: {summary['n']} answers")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in summary.items():
+        if k in ("benchmark", "n", "seconds"):
+            continue
+        table.add_row(k, f"[{v[0]:.1f}, {v[1]:.1f}]" if isinstance(v, list) else f"{v:.2f}")
+    console.print(table)
+
+
+def judge(study: StudyArg = None, out: Annotated[Optional[str], typer.Option("--out", help="Run directory.")] = None, set_: SetOpt = None) -> None:  # noqa: UP045  # fmt: skip
+    """Run the study's judge stage: the panel's verdicts on every evaluated answer."""
+    from ponder.runner import run_stage
+
+    run_stage("judge", study, out, set_ or [])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_)
+    app.command("judge")(judge)

@@ -1,0 +1,204 @@
+"""`ponder plan`, `ponder step` and `ponder estimate`: a study at cluster scale.
+
+`plan` lists the steps with dependencies and resources (or writes sbatch arrays with --slurm),
+`step` runs one of them idempotently under a lock, `estimate` prices the study in GPU-hours from
+Appendix C FLOPs before anything is spent.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ponder.errors import PonderError
+
+StudyArg = Annotated[str, typer.Argument(help="Study YAML path or built-in name (e.g. paper).")]
+OutOpt = Annotated[Optional[str], typer.Option("--out", help="Run directory.")]  # noqa: UP045
+ClusterOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--cluster", help="Cluster YAML (default: templates/slurm/cluster.yaml)."),
+]
+SetOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option("--set", help="Override a config value: key.path=value (repeatable)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+console = Console(highlight=False)
+
+
+def _load(study: str, set_: list[str] | None, cluster: str | None):
+    from ponder.config import load_study
+    from ponder.plan import load_cluster
+
+    return load_study(study, set_ or []), load_cluster(cluster)
+
+
+def plan_cmd(
+    study: StudyArg,
+    as_json: JsonOpt = False,
+    slurm: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--slurm", help="Write sbatch scripts (one array per stage) into DIR."),
+    ] = None,
+    cluster: ClusterOpt = None,
+    out: OutOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """List the study's steps (generation shards, mixes, training runs, evaluations, judging,
+    report) with dependencies and resources; --slurm DIR writes the sbatch scripts."""
+    from ponder.plan import plan, render_slurm, stage_order
+    from ponder.study import run_dir_for
+
+    cfg, cl = _load(study, set_, cluster)
+    steps = plan(cfg, cl)
+    if slurm:
+        from ponder.plan import _template
+
+        cluster_file = Path(slurm) / "cluster.yaml"
+        text = Path(cluster).read_text() if cluster else _template("cluster.yaml")
+        Path(slurm).mkdir(parents=True, exist_ok=True)
+        cluster_file.write_text(text)
+        files = render_slurm(
+            cfg, steps, Path(slurm), cl, study, run_dir_for(cfg, out), cluster_file
+        )
+        sb = sum(1 for f in files if f.suffix == ".sbatch")
+        console.print(f"wrote {sb} sbatch scripts and submit.sh to {Path(slurm).resolve()}")
+    if as_json:
+        record = {
+            "study": cfg.name,
+            "counts": dict(Counter(s.kind for s in steps)),
+            "stages": stage_order(steps),
+            "steps": [s.as_dict() for s in steps],
+        }
+        typer.echo(json.dumps(record))
+        return
+    table = Table(title=f"plan for study {cfg.name}: {len(steps)} steps")
+    for col in ("stage", "kind", "steps", "GPUs/step", "nodes", "GPU mem GB (est.)", "server"):
+        table.add_column(col, justify="right" if col not in ("stage", "kind", "server") else "left")
+    groups: dict[tuple, list] = {}
+    for s in steps:
+        r = s.resources
+        groups.setdefault((s.stage, s.kind, r.gpus, r.nodes, r.server), []).append(s)
+    for (stage, kind, gpus, nodes, server), group in groups.items():
+        mem = max(s.resources.gpu_mem_gb for s in group)
+        table.add_row(stage, kind, str(len(group)), str(gpus), str(nodes), f"{mem:.0f}",
+                      server or "")  # fmt: skip
+    console.print(table)
+
+
+def step_cmd(
+    study: StudyArg,
+    step_id: Annotated[str, typer.Argument(help="A step id from `ponder plan`.")],
+    out: OutOpt = None,
+    cluster: ClusterOpt = None,
+    set_: SetOpt = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait if locked.")] = True,
+    no_lock: Annotated[bool, typer.Option("--no-lock", help="Ranks of a launched step.")] = False,
+    stale_after: Annotated[
+        float, typer.Option(help="Seconds before a silent lock is stale.")
+    ] = 600.0,
+    launcher: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--launcher", help="Run the step through this command (accelerate launch)."),
+    ] = None,
+) -> None:
+    """Run one step: skipped when done, refused until its dependencies are, locked against
+    other workers."""
+    from ponder.steplock import run_step
+    from ponder.study import run_dir_for
+
+    cfg, cl = _load(study, set_, cluster)
+    run_dir = run_dir_for(cfg, out)
+    execute, record = None, True
+    if launcher:
+        ponder_exe = shutil.which("ponder") or sys.argv[0]
+        inner = [ponder_exe, "step", study, step_id, "--out", str(run_dir), "--no-lock"]
+        inner += ["--cluster", cluster] if cluster else []
+        for s in set_ or []:
+            inner += ["--set", s]
+
+        def execute(cfg, run_dir, step, steps):  # noqa: ARG001
+            code = subprocess.call(shlex.split(launcher) + inner)
+            if code != 0:
+                raise PonderError(f"step {step_id}: launcher exited with code {code}")
+            return {}
+
+        record = False  # the launched rank 0 writes the completion record
+    t0 = time.time()
+    status = run_step(cfg, run_dir, step_id, cl, wait=wait, lock=not no_lock,
+                      stale_after_s=stale_after, execute=execute, record=record)  # fmt: skip
+    if launcher and status == "ran":
+        from ponder import runner
+        from ponder.steplock import plan_steps_for_run
+
+        step = next(s for s in plan_steps_for_run(cfg, cl) if s.id == step_id)
+        if not runner.step_done(run_dir, step):
+            raise PonderError(f"step {step_id}: the launched run ended without finishing it")
+    console.print(f"step {step_id}: {status} ({time.time() - t0:.1f} s)")
+
+
+def estimate_cmd(
+    study: StudyArg,
+    as_json: JsonOpt = False,
+    out: OutOpt = None,
+    method: Annotated[str, typer.Option(help="Appendix C method: paper | exact.")] = "paper",
+    assume: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--assume", help="Override an assumption: key=value (e.g. mfu.train=0.4)."),
+    ] = None,
+    set_: SetOpt = None,
+) -> None:
+    """GPU-hours by stage from Appendix C FLOPs, the pairs' answer lengths (or stated
+    assumptions) and a stated peak and MFU (H100 bf16 by default)."""
+    from pydantic import ValidationError
+
+    from ponder.config import apply_override, load_study
+    from ponder.estimate import Assumptions, estimate
+    from ponder.study import run_dir_for
+
+    cfg = load_study(study, set_ or [])
+    data = Assumptions().model_dump()
+    data["method"] = method
+    for item in assume or []:
+        apply_override(data, item)
+    try:
+        assumptions = Assumptions.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise PonderError(f"--assume {loc}: {first['msg']}") from None
+    result = estimate(cfg, run_dir_for(cfg, out), assumptions)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    a = result["assumptions"]
+    table = Table(title=f"estimate for study {cfg.name} ({a['gpu']}, method {a['method']})")
+    for col in ("stage", "steps", "FLOPs", "MFU", "GPU-hours"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for r in result["stages"]:
+        table.add_row(r["stage"], str(r["steps"]), f"{r['flops']:.3e}", f"{r['mfu']:.0%}",
+                      f"{r['gpu_hours']:,.0f}")  # fmt: skip
+    table.add_row("[bold]total[/bold]", "", f"{result['flops']:.3e}", "",
+                  f"[bold]{result['gpu_hours']:,.0f}[/bold]")  # fmt: skip
+    console.print(table)
+    for dom, s in result["lengths"].items():
+        console.print(f"{dom}: {s['n']:,.0f} prompts; mean tokens prompt {s['prompt']:.0f}, "
+                      f"IFT {s['ift']:.0f}, reasoning {s['reasoning']:.0f} ({s['source']})")  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    app.command("estimate")(estimate_cmd)
+    app.command("plan")(plan_cmd)
+    app.command("step")(step_cmd)

@@ -1,0 +1,328 @@
+"""Typed study configuration: pydantic schemas, YAML loading and `--set key=value` overrides.
+
+A study declares the grid the paper explores (students × domains × ratios × schedules, plus
+bi-phasic arms, §2.2 and §3.3) and how each stage runs. Unknown keys, wrong types and out-of-range
+values are errors that name the field; the CLI turns them into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ponder.errors import PonderError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------- generation (§2.2, Appendix D.1)
+class Sampling(Strict):
+    temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(16384, gt=0)  # paper: 16,384 new tokens; vLLM's own default is 16
+    seed: int | None = None
+    # --dry-run only: expected mean new tokens per answer (None: max_tokens, an upper bound).
+    expected_tokens: int | None = Field(None, gt=0)
+
+
+class TeacherConfig(Strict):
+    backend: Literal["scripted", "openai", "vllm", "hf"] = "scripted"
+    model: str = "scripted"
+    base_urls: list[str] = Field(default_factory=list)  # an OpenAI-compatible fleet
+    api_key_env: str | None = None  # name of the env var holding the key; never the key itself
+    max_concurrency: int = Field(64, gt=0)
+    max_retries: int = Field(6, ge=0)
+    request_timeout_s: float = Field(600.0, gt=0)
+    tensor_parallel_size: int = Field(1, gt=0)
+    shard_size: int = Field(1000, gt=0)  # rows committed atomically per shard
+    # --dry-run teacher FLOPs (Appendix C): a built-in model name or a config.json path.
+    flops_model: str | None = None
+    # Qwen3 recommendations the paper followed (§2.2 footnote 3).
+    ift: Sampling = Field(default_factory=lambda: Sampling(temperature=0.7, top_p=0.8))
+    reasoning: Sampling = Field(default_factory=lambda: Sampling(temperature=0.6, top_p=0.95))
+
+
+class PromptSource(Strict):
+    kind: Literal["world", "file", "hub", "paired"] = "world"
+    path: str | None = None  # local JSONL / Parquet / CSV (file, paired)
+    dataset: str | None = None  # hub dataset id (hub, paired)
+    subset: str | None = None  # hub config name
+    split: str = "train"
+    column: str = "prompt"
+    id_column: str | None = None  # stable ids: given, or a hash of the prompt text
+    columns: dict[str, str] = Field(default_factory=dict)  # paired: our column -> source column
+    limit: int | None = Field(None, gt=0)
+    sample_seed: int | None = None  # seeded sample of `limit` rows instead of the first ones
+    n: int = Field(2000, gt=0)  # world: number of training prompts
+
+
+class DomainConfig(Strict):
+    source: PromptSource = Field(default_factory=PromptSource)
+
+
+class WorldConfig(Strict):
+    """The synthetic task world (world.py): its seed and the test-set size per family."""
+
+    seed: int = 0
+    n_test: int = Field(200, gt=0)
+    # Share of each family among a domain's training prompts (general uses all four, math only
+    # the math ones); renormalised over the families a domain contains.
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "general-mc": 1.0,
+            "general-oe": 1.0,
+            "math-mc": 1.0,
+            "math-oe": 1.0,
+        }
+    )
+
+
+# ---------------------------------------------------------------- students
+class StudentConfig(Strict):
+    name: str
+    init: Literal["scratch", "pretrained"] = "scratch"
+    path: str | None = None  # pretrained: a local checkpoint or hub id
+    # scratch: Qwen2 architecture dimensions (random init); tokenizer trained on the world text
+    hidden_size: int = 64
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    intermediate_size: int = 256
+    vocab_size: int = 1024
+    max_position_embeddings: int = 512
+    lr: dict[Literal["ift", "reasoning"], float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> StudentConfig:
+        if self.init == "pretrained" and not self.path:
+            raise ValueError("pretrained students need `path`")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError("hidden_size must be divisible by num_attention_heads")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError("num_attention_heads must be divisible by num_key_value_heads")
+        return self
+
+
+# ---------------------------------------------------------------- mixing and training (App. B)
+class MixConfig(Strict):
+    seed: int = 0  # fixes X_ρ; nested across ρ (X_.25 ⊂ X_.5 ⊂ X_.75)
+    drop_truncated: bool = True
+
+
+class TrainConfig(Strict):
+    epochs: float = Field(1.0, gt=0)  # paper: one epoch
+    max_tokens: int | None = Field(None, gt=0)  # optional cap on trained tokens per phase
+    global_batch_tokens: int = Field(262_144, gt=0)  # Appendix B
+    micro_batch_size: int = Field(8, gt=0)  # sequences (padded) or windows (packed) per forward
+    max_seq_len: int = Field(16_384, gt=0)
+    packing: bool = False
+    lr: float | None = Field(None, gt=0)  # None: Table 1 by student size and format
+    warmup_steps: int = Field(150, ge=0)  # WSD (Shen et al., 2024), Appendix B
+    decay_steps: int = Field(300, ge=0)
+    final_lr_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = Field(0.0, ge=0)
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.95
+    max_grad_norm: float = 1.0
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
+    gradient_checkpointing: bool = False
+    save_every: int = Field(0, ge=0)  # steps between resumable checkpoints (0: end only)
+    seed: int = 0
+    threads: int | None = None  # torch CPU threads
+    report_to: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- evaluation and judging (§2.3)
+class EvalConfig(Strict):
+    benchmarks: list[str] = Field(default_factory=list)
+    data_dir: str | None = None
+    limit: int | None = Field(None, gt=0)
+    seed: int = 0
+    temperature: float = Field(1.0, ge=0)  # paper: τ = 1.0, p = 1.0
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(16_384, gt=0)
+    batch_size: int = Field(64, gt=0)
+    fewshot_base: int = Field(3, ge=0)  # base models 3-shot, distilled 0-shot
+    include_teacher: bool = True
+    include_base: bool = False
+    backend: Literal["hf", "vllm", "openai"] = "hf"
+    flops_method: Literal["paper", "exact"] = "paper"
+
+
+class JudgeModel(Strict):
+    name: str
+    backend: Literal["openai", "vllm", "hf"] = "openai"
+    model: str
+    base_urls: list[str] = Field(default_factory=list)
+    api_key_env: str | None = None
+
+
+class JudgeConfig(Strict):
+    enabled: bool = False
+    judges: list[JudgeModel] = Field(default_factory=list)
+    temperature: float = 0.7  # Appendix D.3
+    top_p: float = 0.95
+    tail_chars: int = Field(4000, gt=0)  # the judge sees only the answer's ending
+    max_retries: int = Field(2, ge=0)
+
+
+# ---------------------------------------------------------------- the grid
+Schedule = Literal["sequential", "mixed"]
+
+
+class Phase(Strict):
+    domain: str
+    ratios: list[float] = Field(default_factory=lambda: [0.0, 1.0])
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios(cls, v: list[float]) -> list[float]:
+        for r in v:
+            if not 0.0 <= r <= 1.0:
+                raise ValueError(f"ratio {r} is outside [0, 1]")
+        return v
+
+
+class GridBlock(Strict):
+    """One product of the grid: students × domains × ratios × schedules, or bi-phasic arms."""
+
+    students: list[str]
+    domains: list[str] = Field(default_factory=list)
+    ratios: list[float] = Field(default_factory=lambda: [0.0, 1.0])
+    schedules: list[Schedule] = Field(default_factory=lambda: ["sequential"])
+    phases: list[Phase] = Field(default_factory=list)  # bi-phasic: phase i starts from phase i-1
+    seeds: list[int] = Field(default_factory=lambda: [0])
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios(cls, v: list[float]) -> list[float]:
+        return Phase._ratios(v)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> GridBlock:
+        if bool(self.domains) == bool(self.phases):
+            raise ValueError("a grid block needs either `domains` (mono-phasic) or `phases`")
+        return self
+
+
+class StudyConfig(Strict):
+    name: str
+    seed: int = 0
+    out_dir: str = "runs"
+    world: WorldConfig = Field(default_factory=WorldConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    domains: dict[str, DomainConfig] = Field(default_factory=dict)
+    students: list[StudentConfig]
+    grid: list[GridBlock]
+    mix: MixConfig = Field(default_factory=MixConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    report: bool = True
+
+    @model_validator(mode="after")
+    def _refs(self) -> StudyConfig:
+        names = [s.name for s in self.students]
+        if len(set(names)) != len(names):
+            raise ValueError("student names must be unique")
+        for i, block in enumerate(self.grid):
+            for s in block.students:
+                if s not in names:
+                    raise ValueError(f"grid.{i}.students: unknown student {s!r}")
+            doms = block.domains or [p.domain for p in block.phases]
+            for d in doms:
+                if d not in self.domains:
+                    raise ValueError(f"grid.{i}: unknown domain {d!r}")
+        return self
+
+    def student(self, name: str) -> StudentConfig:
+        return next(s for s in self.students if s.name == name)
+
+
+# ---------------------------------------------------------------- loading
+def builtin_studies() -> list[str]:
+    files = resources.files("ponder") / "studies"
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(study: str | Path) -> tuple[dict, str]:
+    path = Path(study)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise PonderError(f"study file not found: {path}")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    else:
+        f = resources.files("ponder") / "studies" / f"{study}.yaml"
+        if not f.is_file():
+            known = ", ".join(builtin_studies())
+            raise PonderError(f"unknown built-in study {study!r} (known: {known})")
+        text, source = f.read_text(encoding="utf-8"), f"built-in study {study!r}"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise PonderError(f"{source}{where}: malformed YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise PonderError(f"{source}: a study must be a YAML mapping")
+    return data, source
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """Apply one `--set a.b.c=value` (value parsed as YAML; list items by index: grid.0.ratios)."""
+    if "=" not in assignment:
+        raise PonderError(f"--set {assignment!r}: expected key=value")
+    key, raw = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    node: Any = data
+    parts = key.strip().split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise PonderError(f"--set {key}: no list item {part!r}")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise PonderError(f"--set {key}: {'.'.join(parts[:i])} is not a mapping or list")
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    e = err.errors()[0]
+    loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{source}: {loc}: {msg}{more}"
+
+
+def load_study(study: str | Path | None = None, overrides: list[str] | None = None) -> StudyConfig:
+    """Load a study by path or built-in name (default `tiny`), apply overrides, validate."""
+    data, source = _read_yaml(study or "tiny")
+    for o in overrides or []:
+        apply_override(data, o)
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as e:
+        raise PonderError(_format_error(e, source)) from None
+
+
+def dump_study(cfg: StudyConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,9 @@
+"""The one exception type users see: a bad input, stated in one line.
+
+Anything raised as `PonderError` is printed by the CLI as `error: <message>` with exit code 2 and
+no traceback. The message must name the field, file or line that is wrong.
+"""
+
+
+class PonderError(Exception):
+    """A user-facing error: bad config, missing file, malformed input row."""

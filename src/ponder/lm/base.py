@@ -1,0 +1,66 @@
+"""One generation interface for teachers, students and judges.
+
+Every backend (scripted, hf, vllm, openai) takes a batch of `GenRequest`s and returns one
+`GenResult` per request, in order. Reasoning output is normalised to one form whatever the backend
+spells it as: `text` holds `<think>{reasoning}</think>{answer}` when there was thinking, and
+`reasoning` holds the thinking alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass
+class GenRequest:
+    messages: list[dict]  # chat messages [{"role": "user", "content": ...}]
+    thinking: bool | None = None  # enable_thinking toggle (None: the backend's default)
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 16384
+    seed: int | None = None
+    id: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class GenResult:
+    id: str
+    text: str  # the answer; with thinking, normalised to "<think>…</think>answer"
+    reasoning: str | None
+    finish_reason: str  # "stop" | "length" | "error"
+    prompt_tokens: int
+    completion_tokens: int
+    error: str | None = None
+
+
+@runtime_checkable
+class LM(Protocol):
+    name: str
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]: ...
+
+
+_THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
+
+
+def join_thinking(reasoning: str | None, answer: str) -> str:
+    """The normalised text form: `<think>reasoning</think>answer` (answer alone without thinking)."""
+    if reasoning is None:
+        return answer
+    return f"<think>{reasoning}</think>{answer}"
+
+
+def split_thinking(text: str) -> tuple[str | None, str, bool]:
+    """Split inline thinking: (reasoning or None, answer, closed). An unclosed `<think>` means the
+    whole text is reasoning and `closed` is False (a truncated trace)."""
+    m = _THINK.match(text)
+    if m:
+        return m.group(1), text[m.end() :], True
+    stripped = text.lstrip()
+    if stripped.startswith("<think>"):
+        return stripped[len("<think>") :], "", False
+    return None, text, True

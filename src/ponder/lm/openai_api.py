@@ -1,0 +1,238 @@
+"""Any OpenAI-compatible chat server (vLLM `vllm serve`, SGLang, hosted APIs) as an LM backend.
+
+Requests go through the official `openai` client's async API. The thinking toggle travels as
+`extra_body={"chat_template_kwargs": {"enable_thinking": ...}}` (Qwen3's switch, §2.2). Servers
+spell reasoning three ways: `message.reasoning` (current vLLM), `message.reasoning_content`
+(SGLang, older vLLM), or inline `<think>…</think>` in the content; all become Qwen3's own rendering
+`<think>\\n{reasoning}\\n</think>\\n\\n{answer}` (an unclosed trace keeps no `</think>`).
+
+Several base URLs form a fleet: each request goes to the live server with the fewest requests in
+flight, and a server that refuses connections or times out is benched with an exponential
+cool-down, so its share moves to the others. 429, 5xx, timeouts, connection errors and malformed
+bodies are retried with capped exponential backoff and full jitter, at most `max_retries` times;
+400/422 (e.g. prompt longer than the context) mark that request failed and the job goes on.
+401/403/404 (bad key, unknown model) stop the run: every request would fail the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import time
+from collections.abc import Sequence
+
+from ponder.errors import PonderError
+from ponder.lm.base import GenRequest, GenResult, split_thinking
+
+COOLDOWN_S = (1.0, 30.0)  # a dead server is retried after 1 s, doubling up to 30 s
+
+
+class Malformed(Exception):
+    """A 200 response without a usable choice: retried like a transient error."""
+
+
+def normalise(content: str | None, reasoning: str | None) -> tuple[str, str | None]:
+    """(text, reasoning) in one form whatever the server's spelling. A separate reasoning field
+    with no content means the parser never saw `</think>`: the trace is unclosed."""
+    closed = True
+    if reasoning is None and content is not None:
+        if "</think>" in content and "<think>" not in content:
+            content = "<think>" + content  # the template pre-filled <think> (Qwen3-2507 style)
+        reasoning, content, closed = split_thinking(content)
+    elif reasoning is not None and content is None:
+        closed = False
+    answer = content or ""
+    if reasoning is None or (closed and not reasoning.strip()):
+        return answer.lstrip("\n") if reasoning is not None else answer, None
+    reasoning = reasoning.strip("\n")
+    if not closed:
+        return f"<think>\n{reasoning}", reasoning
+    return f"<think>\n{reasoning}\n</think>\n\n{answer.lstrip(chr(10))}", reasoning
+
+
+class _Server:
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.client = None
+        self.inflight = 0
+        self.failures = 0
+        self.down_until = 0.0
+
+    def bench(self) -> None:
+        self.failures += 1
+        lo, hi = COOLDOWN_S
+        self.down_until = time.monotonic() + min(hi, lo * 2 ** (self.failures - 1))
+
+
+class OpenAILM:
+    """A fleet of OpenAI-compatible servers serving one model."""
+
+    def __init__(
+        self,
+        model: str,
+        base_urls: Sequence[str] = (),
+        *,
+        api_key_env: str | None = None,
+        max_concurrency: int = 64,
+        max_retries: int = 6,
+        request_timeout_s: float = 600.0,
+        backoff_s: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
+        if not base_urls:
+            raise PonderError("teacher.base_urls: the openai backend needs at least one server URL")
+        self._key = "EMPTY"  # vLLM and SGLang accept any key unless started with --api-key
+        if api_key_env:
+            if not os.environ.get(api_key_env):
+                raise PonderError(f"api_key_env: environment variable {api_key_env} is not set")
+            self._key = os.environ[api_key_env]
+        self.name = model
+        self.model = model
+        self.servers = [_Server(u) for u in base_urls]
+        self.max_concurrency = max_concurrency
+        self.max_retries = max_retries
+        self.timeout = request_timeout_s
+        self.backoff = backoff_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._rr = 0
+        self.stats = {"requests": 0, "retries": 0, "failed": 0}
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAILM(model={self.model!r}, servers={[s.url for s in self.servers]})"
+
+    # ---------------------------------------------------------------- fleet
+    def _clients_for_this_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        import openai
+
+        for s in self.servers:  # the client's connection pool belongs to one event loop
+            s.client = openai.AsyncOpenAI(
+                base_url=s.url, api_key=self._key, max_retries=0, timeout=self.timeout
+            )
+        self._loop = loop
+
+    async def _pick(self) -> _Server:
+        while True:
+            now = time.monotonic()
+            live = [s for s in self.servers if s.down_until <= now]
+            if live:
+                self._rr += 1
+                n = len(self.servers)
+                return min(live, key=lambda s: (s.inflight, (self.servers.index(s) - self._rr) % n))
+            await asyncio.sleep(max(0.01, min(s.down_until for s in self.servers) - now))
+
+    # ---------------------------------------------------------------- one request
+    def _kwargs(self, req: GenRequest) -> dict:
+        kwargs = {
+            "model": self.model,
+            "messages": req.messages,
+            "temperature": req.temperature,
+            "top_p": req.top_p,
+            "max_tokens": req.max_tokens,  # always set: vLLM's own default is 16
+        }
+        if req.seed is not None:
+            kwargs["seed"] = req.seed
+        extra = dict(req.extra.get("extra_body") or {})
+        if req.thinking is not None:
+            ctk = dict(extra.get("chat_template_kwargs") or {})
+            ctk["enable_thinking"] = req.thinking
+            extra["chat_template_kwargs"] = ctk
+        if extra:
+            kwargs["extra_body"] = extra
+        return kwargs
+
+    def _parse(self, resp, req: GenRequest) -> GenResult:
+        choices = getattr(resp, "choices", None)
+        if not choices or getattr(choices[0], "message", None) is None:
+            raise Malformed("response has no choices[0].message")
+        choice, msg = choices[0], choices[0].message
+        extra = msg.model_extra or {}
+        reasoning = extra.get("reasoning") or extra.get("reasoning_content")
+        text, reasoning = normalise(msg.content, reasoning)
+        usage = resp.usage
+        return GenResult(
+            id=req.id,
+            text=text,
+            reasoning=reasoning,
+            finish_reason=choice.finish_reason or "stop",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )
+
+    async def agenerate(self, req: GenRequest) -> GenResult:
+        """One request with retries and fail-over; permanent errors come back as a failed row."""
+        import openai
+
+        self._clients_for_this_loop()
+        self.stats["requests"] += 1
+        kwargs, last = self._kwargs(req), ""
+        for attempt in range(self.max_retries + 1):
+            server = await self._pick()
+            server.inflight += 1
+            try:
+                resp = await server.client.chat.completions.create(**kwargs)
+                result = self._parse(resp, req)
+                server.failures = 0
+                return result
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as e:
+                self.stats["failed"] += 1
+                return _failed(req, f"{e.status_code}: {_short(e)}")
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
+                raise PonderError(
+                    f"server {server.url}: {e.status_code} (check the API key)"
+                ) from None
+            except openai.NotFoundError as e:
+                raise PonderError(
+                    f"server {server.url}: 404 for model {self.model!r}: {_short(e)}"
+                ) from None
+            except openai.APIConnectionError as e:  # refused, reset, timed out: bench the server
+                server.bench()
+                last = f"{type(e).__name__} from {server.url}"
+            except openai.APIStatusError as e:  # 429, 5xx, anything else the server may recover
+                last = f"{e.status_code}: {_short(e)}"
+            except (openai.APIResponseValidationError, Malformed, ValueError, TypeError) as e:
+                last = f"malformed response: {_short(e)}"
+            finally:
+                server.inflight -= 1
+            if attempt < self.max_retries:
+                self.stats["retries"] += 1
+                base, cap = self.backoff
+                await asyncio.sleep(random.uniform(0, min(cap, base * 2**attempt)))  # full jitter
+        self.stats["failed"] += 1
+        return _failed(req, f"gave up after {self.max_retries + 1} attempts: {last}")
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+        """A batch, `max_concurrency` requests in flight, results in input order."""
+
+        async def run() -> list[GenResult]:
+            sem = asyncio.Semaphore(self.max_concurrency)
+
+            async def one(r: GenRequest) -> GenResult:
+                async with sem:
+                    return await self.agenerate(r)
+
+            try:
+                return list(await asyncio.gather(*(one(r) for r in requests)))
+            finally:
+                await self.aclose()
+
+        return asyncio.run(run())
+
+    async def aclose(self) -> None:
+        for s in self.servers:
+            if s.client is not None:
+                await s.client.close()
+                s.client = None
+        self._loop = None
+
+
+def _short(e: Exception) -> str:
+    msg = re.sub(r"^Error code: \d+ - ", "", str(getattr(e, "message", None) or e))
+    return " ".join(msg.split())[:200]
+
+
+def _failed(req: GenRequest, reason: str) -> GenResult:
+    return GenResult(req.id, "", None, "error", 0, 0, reason)

@@ -1,0 +1,59 @@
+"""The tiny world's scripted teacher, behind the same interface as a real teacher.
+
+With thinking off it answers IFT style (`The answer is \\boxed{…}.`); with thinking on it writes
+the solver's steps inside `<think> … </think>` and then the boxed answer, like Qwen3's two modes.
+It reads only the prompt text (world.solve), so a real teacher can take its place by config.
+Token counts use a simple word/symbol split (digits one by one), standing in for a tokenizer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ponder.lm.base import GenRequest, GenResult, split_thinking
+
+_TOKEN = re.compile(r"\d|[A-Za-z]+|[^\sA-Za-z\d]")
+
+
+def count_tokens(text: str) -> int:
+    return len(_TOKEN.findall(text))
+
+
+def ift_answer(sol) -> str:
+    return f"The answer is \\boxed{{{sol.answer}}}."
+
+
+def reasoning_answer(sol) -> str:
+    return f"<think> {' ; '.join(sol.steps)} </think> \\boxed{{{sol.answer}}}"
+
+
+class ScriptedTeacher:
+    """A deterministic teacher for the tiny world; `max_tokens` truncates like a real server."""
+
+    name = "scripted"
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+        from ponder.world import solve
+
+        out = []
+        for r in requests:
+            prompt = r.messages[-1]["content"]
+            try:
+                sol = solve(prompt)
+            except ValueError as e:
+                out.append(GenResult(r.id, "", None, "error", count_tokens(prompt), 0, str(e)))
+                continue
+            text = reasoning_answer(sol) if r.thinking else ift_answer(sol)
+            toks = _TOKEN.findall(text)
+            finish = "stop"
+            if len(toks) > r.max_tokens:  # cut at a token boundary, as a server would
+                cut = [m.end() for m in _TOKEN.finditer(text)][r.max_tokens - 1]
+                text, finish = text[:cut], "length"
+            reasoning, _, _ = split_thinking(text) if r.thinking else (None, text, True)
+            out.append(
+                GenResult(
+                    r.id, text, reasoning, finish, count_tokens(prompt), min(len(toks), r.max_tokens)
+                )
+            )
+        return out

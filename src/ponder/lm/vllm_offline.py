@@ -1,0 +1,122 @@
+"""Offline vLLM generation (`vllm.LLM.chat`), for teachers and students on local GPUs.
+
+vLLM is an optional dependency (`pip install ponder[gpu]`), imported only when this backend
+generates. The thinking toggle reaches the chat template as `chat_template_kwargs`
+(`enable_thinking`, §2.2); since that argument is per call, requests are grouped by toggle and
+sampling settings travel per request as `SamplingParams`. `max_tokens` is always set (vLLM's own
+default is 16 new tokens) and so is the engine seed. Qwen3 writes its thinking inline, so the
+output is normalised like a server's inline `<think>…</think>` (openai_api.normalise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ponder.errors import PonderError
+from ponder.lm.base import GenRequest, GenResult
+from ponder.lm.openai_api import normalise
+
+
+def sampling_kwargs(req: GenRequest) -> dict[str, Any]:
+    """`SamplingParams` arguments of one request (temperature 0 is greedy in vLLM)."""
+    kw: dict[str, Any] = {
+        "temperature": req.temperature,
+        "top_p": req.top_p if req.temperature > 0 else 1.0,
+        "max_tokens": req.max_tokens,
+    }
+    if req.seed is not None:
+        kw["seed"] = req.seed
+    for key in ("top_k", "min_p", "presence_penalty", "repetition_penalty"):
+        if key in req.extra:
+            kw[key] = req.extra[key]
+    return kw
+
+
+def build_calls(
+    requests: Sequence[GenRequest], base_kwargs: dict | None = None
+) -> list[tuple[dict, list[int]]]:
+    """Group requests into `LLM.chat` calls: [(chat_template_kwargs, request indices)], one call
+    per thinking toggle, in first-seen order."""
+    groups: dict[bool | None, list[int]] = {}
+    for i, r in enumerate(requests):
+        groups.setdefault(r.thinking, []).append(i)
+    calls = []
+    for thinking, idx in groups.items():
+        ctk = dict(base_kwargs or {})
+        if thinking is not None:
+            ctk["enable_thinking"] = thinking
+        calls.append((ctk, idx))
+    return calls
+
+
+class VLLMOfflineLM:
+    """`vllm.LLM` behind the `LM` interface. `llm` and `sampling_params` may be injected (tests)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        tensor_parallel_size: int = 1,
+        seed: int = 0,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float = 0.9,
+        chat_template_kwargs: dict | None = None,
+        llm: Any = None,
+        sampling_params: Callable[..., Any] | None = None,
+    ) -> None:
+        self.name = str(model)
+        self.engine_kwargs: dict[str, Any] = {
+            "model": str(model),
+            "tensor_parallel_size": tensor_parallel_size,
+            "seed": seed,
+            "dtype": dtype,
+            "gpu_memory_utilization": gpu_memory_utilization,
+        }
+        if max_model_len:
+            self.engine_kwargs["max_model_len"] = max_model_len
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
+        self._llm = llm
+        self._sampling = sampling_params
+
+    def _engine(self) -> tuple[Any, Callable[..., Any]]:
+        if self._llm is None or self._sampling is None:
+            try:
+                import vllm
+            except ImportError:
+                raise PonderError(
+                    "backend vllm: vLLM is not installed (pip install 'ponder[gpu]' on a GPU host)"
+                ) from None
+            self._llm = self._llm or vllm.LLM(**self.engine_kwargs)
+            self._sampling = self._sampling or vllm.SamplingParams
+        return self._llm, self._sampling
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+        llm, make_params = self._engine()
+        out: list[GenResult | None] = [None] * len(requests)
+        for ctk, idx in build_calls(requests, self.chat_template_kwargs):
+            convs = [requests[i].messages for i in idx]
+            params = [make_params(**sampling_kwargs(requests[i])) for i in idx]
+            results = llm.chat(
+                convs,
+                sampling_params=params,
+                use_tqdm=False,
+                chat_template_kwargs=ctk or None,
+            )
+            for i, res in zip(idx, results, strict=True):
+                out[i] = self._result(requests[i], res)
+        return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _result(req: GenRequest, res: Any) -> GenResult:
+        o = res.outputs[0]
+        text, reasoning = normalise(o.text, None)
+        return GenResult(
+            id=req.id,
+            text=text,
+            reasoning=reasoning,
+            finish_reason=o.finish_reason or "stop",
+            prompt_tokens=len(res.prompt_token_ids or []),
+            completion_tokens=len(o.token_ids),
+        )

@@ -1,0 +1,138 @@
+"""Students: a locally trained tokenizer with a chat template, and Qwen2 models built from config.
+
+A real study names Hugging Face checkpoints (`init: pretrained`); the tiny study builds
+Qwen2ForCausalLM students from dimensions with random initialisation, saved as normal checkpoints
+that `AutoModelForCausalLM.from_pretrained` loads — so training and evaluation code never know
+which kind they got.
+
+Tokenizer: byte-level BPE trained with the `tokenizers` library on the world's text. Digits and
+newlines are isolated before BPE (so numbers are read digit by digit and the chat template's
+`assistant\\n` never merges with the answer — FEASIBILITY measured `=`+space merging across a
+prompt/completion boundary), while merges may span spaces, which turns the fixed Table 4
+instructions into a handful of tokens and keeps the tiny study's prompts short.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ponder.config import StudentConfig
+
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+THINK = ["<think>", "</think>"]
+
+# Qwen-style ChatML. `{% generation %}` marks assistant text so transformers can return an
+# assistant-token mask; the thinking block is part of the assistant's content (trained on).
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}"
+    "{% endgeneration %}{{ '\\n' }}"
+    "{%- else -%}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+)
+
+
+def build_tokenizer(texts: list[str], vocab_size: int = 512):
+    """Train a byte-level BPE on `texts`; return a PreTrainedTokenizerFast with the chat template."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(r"\n|\d|\\boxed\{|[{}]"), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL + THINK,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    # The chat template's role names are in every example: give them whole tokens.
+    roles = ["user", "assistant", "system"] * 64
+    tok.train_from_iterator(list(texts) + roles, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        clean_up_tokenization_spaces=False,
+        padding_side="right",
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def _qwen2_config(s: StudentConfig, tokenizer):
+    from transformers import Qwen2Config
+
+    return Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=s.hidden_size,
+        intermediate_size=s.intermediate_size,
+        num_hidden_layers=s.num_hidden_layers,
+        num_attention_heads=s.num_attention_heads,
+        num_key_value_heads=s.num_key_value_heads,
+        max_position_embeddings=s.max_position_embeddings,
+        tie_word_embeddings=True,
+        rope_theta=10_000.0,
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|im_start|>"),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def count_parameters(student: StudentConfig, tokenizer) -> int:
+    """Parameters of a scratch student, counted from the model built on the meta device."""
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    with torch.device("meta"):
+        model = Qwen2ForCausalLM(_qwen2_config(student, tokenizer))
+    return sum(p.numel() for p in model.parameters())
+
+
+def init_student(student: StudentConfig, tokenizer, out_dir: Path, seed: int = 0) -> Path:
+    """Save a random-init Qwen2 student + tokenizer as a HF checkpoint at `out_dir` (atomically)."""
+    import torch
+    from transformers import GenerationConfig, Qwen2ForCausalLM
+
+    out_dir = Path(out_dir)
+    if (out_dir / "config.json").exists():
+        return out_dir
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(_qwen2_config(student, tokenizer))
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out_dir
+
+
+def checkpoint_params(path: str | Path) -> int:
+    """Parameter count of a saved checkpoint, from its config (no weights loaded)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.from_pretrained(path)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(cfg)
+    return sum(p.numel() for p in model.parameters())

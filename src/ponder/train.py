@@ -1,0 +1,296 @@
+"""Supervised distillation of one student on one mix: one training phase (Appendix B).
+
+`train_phase` loads any causal LM checkpoint (a tiny random-init Qwen2 or a real Qwen2.5), trains
+it for one pass over the mix with token-measured global batches, the WSD schedule and AdamW
+(fused on GPU), loss on assistant tokens only, and saves a normal Hugging Face checkpoint. The
+same code runs on one CPU process, under `torchrun`, or under `accelerate launch` (DDP, FSDP,
+DeepSpeed ZeRO-3: configs in `ponder/launch/`); accelerate owns devices, wrapping, bf16 autocast,
+checkpoint state and experiment trackers. Bi-phasic adaptation (§3.3) is two calls: the second
+phase's `init_dir` is the first phase's `out_dir`.
+
+Loss normalisation: each step's loss is the sum of token cross-entropies over the answer tokens
+of the whole global batch divided by their count (transformers' `num_items_in_batch`), so the
+update does not depend on how the step is split into micro-batches or processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ponder.artifacts import atomic_write_json, config_hash
+from ponder.batching import Encoded, collate, encode, plan_steps
+from ponder.config import TrainConfig
+from ponder.schedule import default_lr, wsd_phases, wsd_scheduler
+
+__all__ = ["default_lr", "train_phase", "prepare_steps"]
+
+# Dense bf16 peak FLOP/s per GPU for MFU (vendor datasheets, no sparsity).
+GPU_PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
+
+
+def _gpu_peak(name: str) -> float | None:
+    return next((v for k, v in GPU_PEAK_BF16.items() if k in name), None)
+
+
+def _budget(examples: list[dict], epochs: float) -> list[dict]:
+    # Fractional epochs take a prefix of the ordered mix; more than one repeats it in order.
+    whole, frac = int(epochs), epochs - int(epochs)
+    return examples * whole + examples[: round(frac * len(examples))]
+
+
+def prepare_steps(tokenizer, examples: list[dict], cfg: TrainConfig, world_size: int = 1):
+    """Encode the mix and plan its optimizer steps (after the epochs and max_tokens budgets)."""
+    enc = encode(tokenizer, _budget(examples, cfg.epochs), cfg.max_seq_len)
+    if cfg.max_tokens is not None:
+        keep = max(1, int(np.searchsorted(np.cumsum(enc.lengths), cfg.max_tokens, side="right")))
+        enc = Encoded(enc.ids[: enc.offsets[keep]], enc.offsets[: keep + 1], enc.n_prompt[:keep])
+    steps = plan_steps(
+        enc,
+        cfg.global_batch_tokens,
+        cfg.micro_batch_size,
+        world_size=world_size,
+        packing=cfg.packing,
+        window=cfg.max_seq_len,
+    )
+    return enc, steps
+
+
+def _accelerator(cfg: TrainConfig, project_dir: Path):
+    import torch
+    from accelerate import Accelerator
+
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and torch.cuda.is_available())
+    return Accelerator(
+        mixed_precision="bf16" if bf16 else "no",
+        log_with=cfg.report_to or None,
+        project_dir=str(project_dir),
+    )
+
+
+def _latest_checkpoint(ckpt_root: Path, plan_hash: str) -> tuple[Path | None, int]:
+    best: tuple[Path | None, int] = (None, 0)
+    for d in ckpt_root.glob("step-*"):
+        meta = d / "ponder_state.json"
+        if meta.is_file() and json.loads(meta.read_text()).get("plan_hash") == plan_hash:
+            step = int(d.name.split("-")[1])
+            best = max(best, (d, step), key=lambda x: x[1])
+    return best
+
+
+def _save_checkpoint(accelerator, ckpt_root: Path, step: int, plan_hash: str) -> None:
+    """accelerate's full state (model, optimizer, scheduler, RNG) under step-N, atomically."""
+    tmp = ckpt_root / f".tmp-step-{step:07d}"
+    accelerator.save_state(str(tmp))
+    if accelerator.is_main_process:
+        (tmp / "ponder_state.json").write_text(json.dumps({"step": step, "plan_hash": plan_hash}))
+        final = ckpt_root / f"step-{step:07d}"
+        os.replace(tmp, final)
+        for old in ckpt_root.glob("step-*"):  # keep the newest only
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _load_model(init_dir: Path, cfg: TrainConfig):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    attn = "sdpa"
+    if torch.cuda.is_available():
+        with contextlib.suppress(ImportError):
+            import flash_attn  # noqa: F401  (varlen kernel over per-example position ids)
+
+            attn = "flash_attention_2"
+    tokenizer = AutoTokenizer.from_pretrained(init_dir)
+    model = AutoModelForCausalLM.from_pretrained(
+        init_dir, dtype=torch.float32, attn_implementation=attn
+    )
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    model.config.use_cache = False  # packed position ids isolate examples only without a cache
+    return tokenizer, model
+
+
+def train_phase(
+    init_dir: Path,
+    examples: list[dict],
+    out_dir: Path,
+    cfg: TrainConfig,
+    *,
+    lr: float,
+    seed: int,
+    progress: bool = True,
+) -> dict:
+    """Train one phase from `init_dir` on `examples` (in order); save a HF checkpoint at `out_dir`.
+
+    Resumes from the newest checkpoint in `<out_dir>.partial/checkpoints` when its step plan is
+    the same; a finished `out_dir` (with train_summary.json) is returned as is.
+    """
+    import torch
+    from accelerate.utils import set_seed
+
+    from ponder.flops import ModelDims, train_flops
+
+    init_dir, out_dir = Path(init_dir), Path(out_dir)
+    if (out_dir / "train_summary.json").is_file():
+        return json.loads((out_dir / "train_summary.json").read_text())
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    work = out_dir.with_name(out_dir.name + ".partial")
+    ckpt_root = work / "checkpoints"
+    accelerator = _accelerator(cfg, work)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    set_seed(seed)
+
+    tokenizer, model = _load_model(init_dir, cfg)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    enc, steps = prepare_steps(tokenizer, examples, cfg, world_size=world)
+    plan_hash = config_hash(
+        [enc.lengths.tolist(), int(enc.ids.sum()), cfg.model_dump(), lr, seed, str(init_dir)]
+    )
+
+    fused = torch.cuda.is_available()  # Appendix B: AdamW_fused
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=lr,
+        betas=(cfg.adam_beta1, cfg.adam_beta2),
+        weight_decay=cfg.weight_decay,
+        fused=fused,
+    )
+    scheduler = wsd_scheduler(
+        optimizer, len(steps), cfg.warmup_steps, cfg.decay_steps, cfg.final_lr_ratio
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    if cfg.report_to:
+        accelerator.init_trackers(out_dir.name, config={**cfg.model_dump(), "lr": lr})
+
+    work.mkdir(parents=True, exist_ok=True)
+    log_path = work / "train_log.jsonl"
+    ckpt, start = _latest_checkpoint(ckpt_root, plan_hash)
+    log_lines: list[str] = []
+    if ckpt is not None:
+        accelerator.load_state(str(ckpt))
+        log_lines = log_path.read_text().splitlines()[:start] if log_path.exists() else []
+    accelerator.wait_for_everyone()
+    log_file = open(log_path, "w") if accelerator.is_main_process else None  # noqa: SIM115
+    if log_file:
+        log_file.writelines(line + "\n" for line in log_lines)
+
+    bar = None
+    if progress and accelerator.is_main_process:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task(f"train {out_dir.name}", total=len(steps), completed=start)
+
+    model.train()
+    slots = tokens_run = 0
+    loss = float("nan")
+    t0 = time.perf_counter()
+    for k in range(start, len(steps)):
+        step = steps[k]
+        mine = step.micro[rank::world]
+        total = torch.zeros((), device=accelerator.device)
+        for j, rows in enumerate(mine):
+            batch = {n: t.to(accelerator.device) for n, t in collate(enc, rows, pad_id).items()}
+            slots += batch["input_ids"].numel()
+            sync = j == len(mine) - 1
+            with (
+                contextlib.nullcontext() if sync else accelerator.no_sync(model),
+                accelerator.autocast(),
+            ):
+                out = model(**batch, use_cache=False, num_items_in_batch=step.answer_tokens)
+                # DDP averages gradients over ranks; scale so the sum over ranks is the step mean.
+                accelerator.backward(out.loss * world)
+            total += out.loss.detach()
+        if cfg.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        lr_now = scheduler.get_last_lr()[0]
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss = accelerator.reduce(total, "sum").item()
+        tokens_run += step.tokens
+        record = {"step": k + 1, "loss": loss, "lr": lr_now, "tokens": step.tokens}
+        if log_file:
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+        if cfg.report_to:
+            accelerator.log(record, step=k + 1)
+        if bar:
+            bar.update(task, advance=1, description=f"train {out_dir.name} loss {loss:.3f}")
+        if cfg.save_every and (k + 1) % cfg.save_every == 0 and k + 1 < len(steps):
+            _save_checkpoint(accelerator, ckpt_root, k + 1, plan_hash)
+    wall = time.perf_counter() - t0
+    if bar:
+        bar.stop()
+    if log_file:
+        log_file.close()
+
+    dims = ModelDims.from_hf_config(accelerator.unwrap_model(model).config)
+    lens = enc.lengths
+    run_lens = np.concatenate([lens[s.examples] for s in steps[start:]] or [lens[:0]])
+    real = accelerator.reduce(torch.tensor(float(slots), device=accelerator.device), "sum").item()
+    summary = {
+        "steps": len(steps),
+        "resumed_from_step": start,
+        "examples": int(len(lens)),
+        "tokens": int(lens.sum()),
+        "answer_tokens": int(enc.answer_lengths.sum()),
+        "truncated_examples": enc.truncated,
+        "seq_lens": "seq_lens.npy",
+        "seq_len_sum": int(lens.sum()),
+        "seq_len_sq_sum": int((lens.astype(np.float64) ** 2).sum()),
+        "train_flops": train_flops(dims, lens, "paper"),
+        "train_flops_exact": train_flops(dims, lens, "exact"),
+        "tokens_per_s": float(run_lens.sum() / wall) if wall > 0 and len(run_lens) else None,
+        "packing_efficiency": float(run_lens.sum() / real) if real else None,
+        "final_loss": loss,
+        "lr": lr,
+        "wsd_phases": list(wsd_phases(len(steps), cfg.warmup_steps, cfg.decay_steps)),
+        "micro_batches_per_step": float(np.mean([len(s.micro) for s in steps])) / world,
+        "world_size": world,
+        "precision": accelerator.mixed_precision,
+        "device": str(accelerator.device),
+        "wall_s": wall,
+    }
+    if torch.cuda.is_available() and wall > 0 and len(run_lens):
+        peak = _gpu_peak(torch.cuda.get_device_name())
+        achieved = train_flops(dims, run_lens, "exact") / wall
+        summary["mfu"] = achieved / (peak * world) if peak else None
+    _finalize(accelerator, model, tokenizer, work, out_dir, summary, lens)
+    return summary
+
+
+def _finalize(accelerator, model, tokenizer, work: Path, out_dir: Path, summary, lens) -> None:
+    """Write model + tokenizer + log + summary into a temp dir and rename it onto `out_dir`."""
+    state = accelerator.get_state_dict(model)  # gathers FSDP / ZeRO-3 shards on every rank
+    if accelerator.is_main_process:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+        try:
+            accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state)
+            tokenizer.save_pretrained(tmp)
+            np.save(tmp / "seq_lens.npy", lens.astype(np.int32))
+            shutil.copy(work / "train_log.jsonl", tmp / "train_log.jsonl")
+            atomic_write_json(tmp / "train_summary.json", summary)
+            if out_dir.exists():  # an unfinished earlier output (no summary): replace it
+                shutil.rmtree(out_dir)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(work, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    if accelerator.trackers:
+        accelerator.end_training()

@@ -1,0 +1,126 @@
+"""Benchmarks as data: every definition is complete, loads from a data dir, and fails clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ponder.benchmarks import BenchItem, list_benchmarks, load_benchmark
+from ponder.errors import PonderError
+
+FIX = Path(__file__).parent / "fixtures" / "eval"
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+PAPER_12 = ["winogrande", "openbookqa", "mmlu-misc", "squad", "coqa", "ifeval",
+            "aqua-rat", "mmlu-math", "mmlu-pro-math", "gsm8k", "math-500", "aime"]  # fmt: skip
+EXTENDED_6 = ["mmlu-pro-law", "consumer-qa", "mmlu-pro-code", "c-code-summarization",
+              "mmlu-pro-physics", "scibench"]  # fmt: skip
+TINY = ["tiny-general-mc", "tiny-general-oe", "tiny-math-mc", "tiny-math-oe"]
+DEFS = Path(__file__).resolve().parents[1] / "src" / "ponder" / "benchmarks"
+pytestmark = pytest.mark.filterwarnings("ignore:.*the definition expects:UserWarning")
+TABLE4 = yaml.safe_load((DEFS.parent / "prompts" / "table4.yaml").read_text())
+
+
+def test_registry_lists_the_paper_suite_the_extended_suite_and_the_tiny_families():
+    assert set(PAPER_12 + EXTENDED_6 + TINY) == set(list_benchmarks())
+
+
+@pytest.mark.parametrize("name", PAPER_12 + EXTENDED_6)
+def test_definition_is_complete(name):
+    spec = yaml.safe_load((DEFS / f"{name}.yaml").read_text())
+    assert spec["name"] == name
+    assert spec["family"] in ("general", "math") and spec["format"] in ("MC", "OE")
+    assert spec["scorer"] in ("math", "mc", "squad", "coqa", "ifeval", "exact", "scibench")
+    assert spec["judge_prompt"] == ("ifeval" if name == "ifeval" else "default")
+    assert (spec["format"] == "MC") == (spec["scorer"] == "mc")
+    section = "paper" if name in PAPER_12 else "extended"
+    assert spec["instruction"] in TABLE4[section]
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [("gsm8k", "gsm8k"), ("squad", "squad"), ("winogrande", "winogrande"), ("ifeval", "ifeval")],
+)
+def test_table4_texts_are_the_papers(name, key):
+    paper = (DATA.parent / "paper.md").read_text()
+    text = TABLE4["paper"][key].replace("\\boxed{}", "<code>\\boxed{}</code> ")
+    assert text.strip() in paper
+
+
+def test_missing_data_names_the_file_and_the_hub_alternative(tmp_path):
+    with pytest.raises(PonderError) as e:
+        load_benchmark("coqa", tmp_path)
+    msg = str(e.value)
+    assert "coqa/coqa-dev-v1.0.json" in msg and "stanfordnlp/coqa" in msg and "\n" not in msg
+
+
+def test_unknown_benchmark_is_a_one_line_error():
+    with pytest.raises(PonderError, match="unknown benchmark 'gsm9k'"):
+        load_benchmark("gsm9k", FIX / "data")
+
+
+def test_fixture_gsm8k_items_prompts_and_golds():
+    items = load_benchmark("gsm8k", FIX / "data").items()
+    assert [it.id for it in items] == ["gsm8k-0", "gsm8k-1", "gsm8k-2"]
+    assert [it.gold for it in items] == ["7", "2500", "6"]  # "#### 2,500" loses its separator
+    assert items[0].prompt.startswith("Solve the following math problem. Make sure to put")
+    assert items[0].prompt.endswith(items[0].question)
+
+
+def test_mc_prompt_lists_options_and_fewshot_comes_from_dev():
+    bench = load_benchmark("mmlu-misc", FIX / "data")
+    it = bench.items()[1]
+    assert it.question == "What is the capital of France, the country?"
+    assert it.options == ("Paris", "Rome", "Berlin", "Madrid") and it.gold == "A"
+    assert it.prompt.endswith("A. Paris\nB. Rome\nC. Berlin\nD. Madrid")
+    [(prompt, answer)] = bench.fewshot(3)
+    assert "red planet" in prompt and answer == "\\boxed{B}"
+
+
+def test_a_short_data_file_warns_with_the_expected_count():
+    with pytest.warns(UserWarning, match="gsm8k: 3 items, the definition expects 1319"):
+        load_benchmark("gsm8k", FIX / "data")
+
+
+def test_limit_is_a_seeded_subsample_in_file_order():
+    a = [it.id for it in load_benchmark("gsm8k", FIX / "data", limit=2, seed=1).items()]
+    b = [it.id for it in load_benchmark("gsm8k", FIX / "data", limit=2, seed=1).items()]
+    assert a == b and len(a) == 2 and a == sorted(a)
+
+
+def test_tiny_families_are_benchmarks(monkeypatch):
+    from ponder import world
+
+    def fake_items(family, n, seed):
+        mc = family.endswith("mc")
+        return [{"id": f"{family}-{seed}-{i}", "question": f"What is {i}+1?",
+                 "prompt": f"Solve.\nWhat is {i}+1?", "gold": "B" if mc else str(i + 1),
+                 "options": [str(i), str(i + 1)] if mc else []} for i in range(n)]  # fmt: skip
+
+    monkeypatch.setattr(world, "test_items", fake_items)
+    oe = load_benchmark("tiny-math-oe", limit=5, seed=3)
+    assert len(oe.items()) == 5 and oe.format == "OE" and oe.family == "math"
+    assert oe.score(oe.items()[2], "so \\boxed{03}")["correct"] is True  # integers as integers
+    mc = load_benchmark("tiny-general-mc", limit=4)
+    item = mc.items()[0]
+    assert isinstance(item, BenchItem) and item.options == ("0", "1")
+    assert mc.score(item, "\\boxed{1}")["correct"] and not mc.score(item, "\\boxed{A}")["correct"]
+
+
+EXPECTED = {"winogrande": 1267, "openbookqa": 500, "mmlu-misc": 783, "squad": 10570,
+            "ifeval": 541, "aqua-rat": 254, "mmlu-math": 1064, "mmlu-pro-math": 1351,
+            "gsm8k": 1319, "math-500": 500, "aime": 60, "mmlu-pro-law": 1101,
+            "mmlu-pro-code": 410, "mmlu-pro-physics": 1299, "scibench": 580}  # fmt: skip
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_real_benchmark_loads_with_its_expected_count_and_unique_ids(name):
+    items = load_benchmark(name, DATA).items()
+    assert len(items) == EXPECTED[name]
+    assert len({it.id for it in items}) == len(items)
+    assert all(it.gold or name == "ifeval" for it in items)
+    if items[0].options:
+        assert all(it.gold in "ABCDEFGHIJ"[: len(it.options)] for it in items)

@@ -1,0 +1,114 @@
+"""End to end: a small tiny-world study through every stage, its run directory, and resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+PONDER = [sys.executable, "-c", "from ponder.cli import main; main()"]
+SMALL = [
+    "--set", "domains.general.source.n=400",
+    "--set", "world.n_test=20",
+    "--set", "grid=[{students: [tiny-0.1m], domains: [general], ratios: [0, 1]}]",
+    "--set", "train.global_batch_tokens=1024",
+    "--set", "train.save_every=4",
+    "--set", "eval.max_new_tokens=40",
+]  # fmt: skip
+ENV = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+
+
+def ponder(*args, check=True):
+    r = subprocess.run([*PONDER, *args], capture_output=True, text=True, env=ENV, timeout=600)
+    if check and r.returncode:
+        raise AssertionError(f"ponder {args} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("e2e") / "tiny-small"
+    first = ponder("run", "--out", str(out), *SMALL)
+    return out, first
+
+
+@pytest.mark.slow
+def test_run_directory_contract(run_dir):
+    out, first = run_dir
+    pairs = pd.read_parquet(out / "pairs" / "general.parquet")
+    assert len(pairs) == 400 and pairs["id"].is_unique
+    for col in ("id", "prompt", "ift", "reasoning", "ift_tokens", "reasoning_tokens",
+                "ift_finish", "reasoning_finish"):  # fmt: skip
+        assert col in pairs.columns
+    assert pairs["reasoning"].str.startswith("<think>").all()
+    assert pairs["ift"].str.contains(r"\\boxed\{", regex=True).all()
+    res = pd.read_parquet(out / "results.parquet")
+    for col in ("model", "student", "params", "domain", "ratio", "schedule", "benchmark", "family",
+                "format", "accuracy", "n", "mean_tokens", "train_flops", "infer_flops"):  # fmt: skip
+        assert col in res.columns
+    students = res[res["kind"] == "student"]
+    assert len(students) == 2 * 4 and (students["n"] == 20).all()
+    assert (students["train_flops"] > 0).all() and (students["infer_flops"] > 0).all()
+    assert set(students["ratio"]) == {0.0, 1.0}
+    teacher = res[res["kind"] == "teacher"]
+    assert (teacher["accuracy"] == 1.0).all()  # the scripted teacher is always right
+    ev = pd.read_parquet(out / "evals" / "tiny-0.1m_general-r1_sequential" / "tiny-math-oe.parquet")
+    for col in ("id", "response", "tokens", "extracted", "correct", "infer_flops"):
+        assert col in ev.columns
+    assert (out / "report" / "index.html").exists()
+    assert list((out / "report").glob("*.png"))
+    assert (out / "models" / "tiny-0.1m_general-r1_sequential" / "config.json").exists()
+    assert "run directory:" in first.stdout and "tiny-math-oe" in first.stdout
+
+
+@pytest.mark.slow
+def test_rerun_of_a_finished_study_does_no_work(run_dir):
+    out, first = run_dir
+    again = ponder("run", "--out", str(out), *SMALL)
+    assert "▶" not in again.stderr  # no step started
+    table = lambda s: s.split("wall time")[0]  # noqa: E731
+    assert table(again.stdout) == table(first.stdout)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_redoing_finished_steps(tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*PONDER, "run", "--out", str(out), *SMALL], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    seen = []
+    deadline = time.time() + 300
+    for line in proc.stdout:
+        seen.append(line)
+        if "▶ train:" in line:
+            time.sleep(3)  # well inside the first training run
+            break
+        assert time.time() < deadline
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "results.parquet").exists()
+    resumed = ponder("run", "--out", str(out), *SMALL)
+    assert "▶ generate:general" not in resumed.stderr  # finished before the kill: not redone
+    assert "▶ train:" in resumed.stderr
+    assert pd.read_parquet(out / "results.parquet")["n"].min() == 20
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "grid.0.ratios=[0, 2]"], "grid.0.ratios: ratio 2.0 is outside [0, 1]"),
+        (["--set", "train.nope=1"], "train.nope: unknown key"),
+        (["no-such-study"], "unknown built-in study 'no-such-study'"),
+        (["missing.yaml"], "study file not found: missing.yaml"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
+    out = tmp_path / "never"
+    r = ponder("run", *args, "--out", str(out), check=False)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"error: {message}" or message in r.stderr.strip().splitlines()[0]
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not Path(out).exists()

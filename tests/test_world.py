@@ -1,0 +1,90 @@
+"""The tiny world: seeded, correct, disjoint, in the paper's 2×2 taxonomy."""
+
+import pytest
+
+from ponder import world
+from ponder.lm.base import GenRequest
+from ponder.lm.scripted import ScriptedTeacher
+
+
+@pytest.mark.parametrize("family", world.FAMILIES)
+def test_test_items_are_deterministic_by_seed(family):
+    assert world.test_items(family, 50, seed=3) == world.test_items(family, 50, seed=3)
+    assert world.test_items(family, 50, seed=3) != world.test_items(family, 50, seed=4)
+
+
+@pytest.mark.parametrize("family", world.FAMILIES)
+def test_gold_is_what_a_solver_computes(family):
+    for it in world.test_items(family, 200):
+        assert world.solve(it["prompt"]).answer == it["gold"]
+        if family.endswith("mc"):
+            assert it["gold"] in "ABCD" and len(it["options"]) == 4
+            assert len(set(it["options"])) == 4
+
+
+@pytest.mark.parametrize(
+    "question, gold",
+    [
+        ("Compute (3+4)*5-2.", "33"),
+        ("Compute (9+9)*9-1.", "161"),
+        ("Compute (1+1)*1-9.", "-7"),
+        ("What is 7*8+2*3? A) 61 B) 62 C) 52 D) 72", "B"),
+        ("Which of these is an animal? A) car B) tea C) wolf D) red", "C"),
+        ("Tom asks: what is the opposite of hot?", "cold"),
+        ("Give the opposite of cold.", "hot"),
+    ],
+)
+def test_solver_on_hand_written_questions(question, gold):
+    assert world.solve(f"Instruction.\n{question}").answer == gold
+
+
+def test_prompts_follow_table4_style():
+    for fam in world.FAMILIES:
+        p = world.test_items(fam, 1)[0]["prompt"]
+        assert "put the answer (and only answer) inside \\boxed{}." in p
+
+
+def test_train_and_test_problems_are_disjoint():
+    train = world.train_prompts("general", 4000, seed=0, n_test=200)
+    for fam in world.FAMILIES:
+        test = world.test_items(fam, 200, seed=0)
+        test_q = {t["question"] for t in test}
+        train_q = {t["question"] for t in train if t["family"] == fam}
+        assert not (test_q & train_q)
+    # math problems are disjoint by their numbers, not just their wording
+    test_nums = {tuple(c for c in t["question"] if c.isdigit())[:4]
+                 for t in world.test_items("math-mc", 200)}  # fmt: skip
+    train_nums = {tuple(c for c in t["question"] if c.isdigit())[:4]
+                  for t in train if t["family"] == "math-mc"}  # fmt: skip
+    assert not (test_nums & train_nums)
+
+
+def test_domains_cover_their_families_with_weights():
+    general = world.train_prompts("general", 1000, weights={"math-oe": 2.0})
+    counts = {f: sum(t["family"] == f for t in general) for f in world.FAMILIES}
+    assert counts == {"general-mc": 200, "general-oe": 200, "math-mc": 200, "math-oe": 400}
+    math = world.train_prompts("math", 300)
+    assert {t["family"] for t in math} == {"math-mc", "math-oe"}
+
+
+def test_scripted_teacher_answers_both_ways_correctly():
+    items = world.test_items("math-oe", 20)
+    teacher = ScriptedTeacher()
+    for thinking in (False, True):
+        reqs = [GenRequest([{"role": "user", "content": it["prompt"]}], thinking=thinking)
+                for it in items]  # fmt: skip
+        for it, out in zip(items, teacher.generate(reqs), strict=True):
+            assert out.text.endswith(f"\\boxed{{{it['gold']}}}" + ("" if thinking else "."))
+            assert out.finish_reason == "stop"
+            if thinking:
+                assert out.text.startswith("<think>") and "</think>" in out.text
+                assert out.reasoning and out.reasoning.count("=") == 3
+
+
+def test_scripted_teacher_truncates_like_a_server():
+    it = world.test_items("math-oe", 1)[0]
+    out = ScriptedTeacher().generate(
+        [GenRequest([{"role": "user", "content": it["prompt"]}], thinking=True, max_tokens=5)]
+    )[0]
+    assert out.finish_reason == "length" and out.completion_tokens == 5
+    assert "</think>" not in out.text
