@@ -11,7 +11,7 @@ def test_builtin_tiny_study_loads_and_expands():
     cfg = load_study("tiny")
     rows = grid_rows(cfg)
     assert len(rows) == 7  # 3 sizes × {IFT, reasoning} + ρ=0.5 sequential for the largest
-    assert {r["student"] for r in rows} == {"tiny-0.1m", "tiny-0.6m", "tiny-1.5m"}
+    assert {r["student"] for r in rows} == {"tiny-0.1m", "tiny-0.6m", "tiny-1.2m"}
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from _train_world import make_pairs
 
+from _train_world import make_pairs
 from ponder.errors import PonderError
 from ponder.mix import build_mix, examples_from_frame, mix_format, mix_frame, reasoning_subset
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -85,8 +86,12 @@ def test_paper_step_resources(paper_plan, sid, gpus, nodes, server):
 def test_training_memory_and_launch_config_scale_with_student(paper_plan):
     small = next(s for s in paper_plan if s.id.startswith("train:qwen2.5-0.5b")).resources
     big = next(s for s in paper_plan if s.id.startswith("train:qwen2.5-14b")).resources
-    assert small.accelerate_config == "deepspeed_zero2.yaml"
-    assert big.accelerate_config == "deepspeed_zero3.yaml"
+    assert small.accelerate_config == "ddp.yaml"
+    assert big.accelerate_config == "fsdp.yaml"
+    launch = Path(__file__).resolve().parents[1] / "src" / "ponder" / "launch"
+    assert (launch / small.accelerate_config).is_file() and (
+        launch / big.accelerate_config
+    ).is_file()
     assert small.gpu_mem_gb < big.gpu_mem_gb
 
 

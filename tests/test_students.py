@@ -46,3 +46,20 @@ def test_sizes_and_saved_checkpoint_loads(tmp_path, tok, dims, lo, hi):
     assert type(model).__name__ == "Qwen2ForCausalLM"
     assert sum(p.numel() for p in model.parameters()) == n == students.checkpoint_params(path)
     assert AutoTokenizer.from_pretrained(path).chat_template == students.CHAT_TEMPLATE
+
+
+def test_saved_student_tokenizer_encodes_identically_after_reload(tmp_path, tok):
+    # transformers loads a qwen2 checkpoint's tokenizer as Qwen2Tokenizer whatever was saved:
+    # the trained pipeline must survive that.
+    from transformers import AutoTokenizer
+
+    s = StudentConfig(name="s", hidden_size=32, num_hidden_layers=1, intermediate_size=64)
+    path = students.init_student(s, tok, tmp_path / "s")
+    again = AutoTokenizer.from_pretrained(path)
+    for text in world.corpus(5, 20)[:30]:
+        msgs = [{"role": "user", "content": text}, {"role": "assistant", "content": text}]
+        a = tok.apply_chat_template(msgs, return_dict=True)["input_ids"]
+        b = again.apply_chat_template(msgs, return_dict=True)["input_ids"]
+        assert list(a) == list(b)
+    assert again.eos_token == "<|im_end|>" and again.pad_token == "<|endoftext|>"
+    assert again.decode(again("<think> x </think>")["input_ids"]) == "<think> x </think>"

@@ -30,8 +30,9 @@ def test_gold_is_what_a_solver_computes(family):
         ("Compute (1+1)*1-9.", "-7"),
         ("What is 7*8+2*3? A) 61 B) 62 C) 52 D) 72", "B"),
         ("Which of these is an animal? A) car B) tea C) wolf D) red", "C"),
-        ("Tom asks: what is the opposite of hot?", "cold"),
-        ("Give the opposite of cold.", "hot"),
+        ("Tom from Rome asks: what colour is the banana?", "yellow"),
+        ("Tell Uma from Oslo the colour of the plum.", "purple"),
+        ("Ben asks: work out (6+6)*6-1.", "71"),
     ],
 )
 def test_solver_on_hand_written_questions(question, gold):

@@ -179,6 +179,8 @@ def plan_steps(
     if packing:
         if window <= 0:
             raise PonderError("train.max_seq_len: packing needs a positive window")
+        if int(lengths.max()) > window:
+            raise PonderError(f"train.max_seq_len: an example of {lengths.max()} tokens exceeds it")
         k = max(1, global_batch_tokens // window)
         pending = deque(range(len(lengths)))
         while pending:

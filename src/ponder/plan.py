@@ -42,7 +42,7 @@ class ClusterConfig(BaseModel):
     train_gpus: int = Field(16, gt=0)  # Appendix B: 16 H100 per training run
     # accelerate configs shipped in src/ponder/launch/, chosen by student size (billions).
     accelerate_configs: list[tuple[float, str]] = Field(
-        default_factory=lambda: [(4.0, "deepspeed_zero2.yaml"), (1e9, "deepspeed_zero3.yaml")]
+        default_factory=lambda: [(2.0, "ddp.yaml"), (1e9, "fsdp.yaml")]
     )
     server_gpus: dict[str, int] = Field(default_factory=dict)  # vLLM TP per served model id
     vllm_args: str = "--gpu-memory-utilization 0.9 --max-model-len 32768"

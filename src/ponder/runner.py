@@ -66,13 +66,15 @@ def _run_student(cfg: StudyConfig, run_dir: Path, step: Step) -> dict:
         from ponder import world
 
         texts = world.corpus(cfg.world.seed)
+        uses_world = any(d.source.kind == "world" for d in cfg.domains.values())
+        phrases = sorted(set(world.INSTRUCTIONS.values())) if uses_world else []
         for d in cfg.domains:
             pairs = run_dir / "pairs" / f"{d}.parquet"
             if pairs.exists() and cfg.domains[d].source.kind != "world":
                 df = pd.read_parquet(pairs, columns=["prompt", "ift", "reasoning"]).head(20_000)
                 texts += [t for col in df.columns for t in df[col].astype(str)]
         vocab = max(s.vocab_size for s in cfg.students)
-        tok = students.build_tokenizer(texts, vocab)
+        tok = students.build_tokenizer(texts, vocab, phrases)
         tok.save_pretrained(run_dir / "students" / "tokenizer")
         return {"vocab_size": len(tok)}
     s = cfg.student(step.params["student"])

@@ -5,11 +5,11 @@ Qwen2ForCausalLM students from dimensions with random initialisation, saved as n
 that `AutoModelForCausalLM.from_pretrained` loads — so training and evaluation code never know
 which kind they got.
 
-Tokenizer: byte-level BPE trained with the `tokenizers` library on the world's text. Digits and
-newlines are isolated before BPE (so numbers are read digit by digit and the chat template's
-`assistant\\n` never merges with the answer — FEASIBILITY measured `=`+space merging across a
-prompt/completion boundary), while merges may span spaces, which turns the fixed Table 4
-instructions into a handful of tokens and keeps the tiny study's prompts short.
+Tokenizer: byte-level BPE trained with the `tokenizers` library on the world's text, with exactly
+Qwen2's normaliser and pre-tokenizer (digits one by one, words split from spaces). It must match:
+transformers 5 loads any `qwen2` checkpoint's tokenizer as `Qwen2Tokenizer`, which rebuilds that
+pipeline around the saved vocabulary and merges, so a tokenizer trained differently would encode
+differently once saved and reloaded (tests check the round trip).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from ponder.config import StudentConfig
@@ -39,15 +40,22 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tokenizer(texts: list[str], vocab_size: int = 512):
-    """Train a byte-level BPE on `texts`; return a PreTrainedTokenizerFast with the chat template."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+def build_tokenizer(texts: list[str], vocab_size: int = 512, phrases: Sequence[str] = ()):
+    """Train a byte-level BPE on `texts`; return a PreTrainedTokenizerFast with the chat template.
+
+    `phrases` become single added tokens, like chat-template control tokens: the tiny world's
+    fixed Table 4 instructions (~25 word tokens each) would otherwise be most of every prompt,
+    costing CPU time and burying the question for a 0.1M-parameter student.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
     tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(r"\n|\d|\\boxed\{|[{}]"), behavior="isolated"),
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
@@ -70,6 +78,10 @@ def build_tokenizer(texts: list[str], vocab_size: int = 512):
         padding_side="right",
     )
     fast.chat_template = CHAT_TEMPLATE
+    if phrases:
+        from tokenizers import AddedToken
+
+        fast.add_tokens([AddedToken(p, normalized=False, special=False) for p in phrases])
     return fast
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from ponder.artifacts import atomic_write_json, config_hash
 from ponder.batching import Encoded, collate, encode, plan_steps
 from ponder.config import TrainConfig
+from ponder.errors import PonderError
 from ponder.schedule import default_lr, wsd_phases, wsd_scheduler
 
 __all__ = ["default_lr", "train_phase", "prepare_steps"]
@@ -51,7 +52,12 @@ def prepare_steps(tokenizer, examples: list[dict], cfg: TrainConfig, world_size:
     enc = encode(tokenizer, _budget(examples, cfg.epochs), cfg.max_seq_len)
     if cfg.max_tokens is not None:
         keep = max(1, int(np.searchsorted(np.cumsum(enc.lengths), cfg.max_tokens, side="right")))
-        enc = Encoded(enc.ids[: enc.offsets[keep]], enc.offsets[: keep + 1], enc.n_prompt[:keep])
+        enc = Encoded(
+            enc.ids[: enc.offsets[keep]],
+            enc.offsets[: keep + 1],
+            enc.n_prompt[:keep],
+            enc.truncated,
+        )
     steps = plan_steps(
         enc,
         cfg.global_batch_tokens,
@@ -69,6 +75,7 @@ def _accelerator(cfg: TrainConfig, project_dir: Path):
 
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and torch.cuda.is_available())
     return Accelerator(
+        cpu=not torch.cuda.is_available(),  # accelerate only forms a gloo group (torchrun) if told
         mixed_precision="bf16" if bf16 else "no",
         log_with=cfg.report_to or None,
         project_dir=str(project_dir),
@@ -157,6 +164,13 @@ def train_phase(
         [enc.lengths.tolist(), int(enc.ids.sum()), cfg.model_dump(), lr, seed, str(init_dir)]
     )
 
+    if accelerator.distributed_type == "DEEPSPEED" and any(len(s.micro) > world for s in steps):
+        # DeepSpeed's engine steps the optimizer on every backward unless it owns accumulation,
+        # and its accumulation count is fixed while ponder's follows each step's tokens.
+        raise PonderError(
+            "train.micro_batch_size: under DeepSpeed each rank must run one micro-batch per step; "
+            "raise micro_batch_size (or use the FSDP launch config)"
+        )
     fused = torch.cuda.is_available()  # Appendix B: AdamW_fused
     optimizer = torch.optim.AdamW(
         model.parameters(),

@@ -5,7 +5,7 @@ Four families, one per cell of §2.3's taxonomy (general vs math × multiple-cho
 | family      | task                                   | steps | role                          |
 |-------------|----------------------------------------|-------|-------------------------------|
 | general-mc  | which option belongs to a category      | 1     | recall, MC                    |
-| general-oe  | the opposite of a word (memorised)      | 1     | negative control: a look-up   |
+| general-oe  | the colour of a thing (memorised)       | 1     | negative control: a look-up   |
 | math-mc     | a*b+c*d, four options                   | 3     | positive control, MC          |
 | math-oe     | (a+b)*c-d                               | 3     | positive control (FEASIBILITY)|
 
@@ -28,7 +28,7 @@ DOMAIN_FAMILIES = {"general": FAMILIES, "math": ("math-mc", "math-oe")}
 LETTERS = "ABCD"
 
 # Table 4 instructions (Appendix D.2): mmlu_misc for general MC, the math one for both math
-# families; general OE has no Table 4 row of its own, so it keeps the same boxed-answer ending.
+# families; general OE has no Table 4 row of its own and keeps the same boxed-answer ending.
 INSTRUCTIONS = {
     "general-mc": "Answer the following multiple-choice question by selecting the option that best "
     "fits the correct knowledge. Make sure to put the answer (and only answer) inside \\boxed{}.",
@@ -48,18 +48,6 @@ CATEGORIES = {
     "tool": ["hammer", "saw", "drill", "wrench", "knife", "rake", "shovel", "axe"],
     "drink": ["tea", "coffee", "milk", "juice", "water", "soda", "wine", "beer"],
 }
-_OPPOSITE_PAIRS = (
-    "hot cold|big small|fast slow|up down|left right|early late|happy sad|light dark|open closed|"
-    "full empty|hard soft|high low|long short|rich poor|wet dry|old young|strong weak|loud quiet|"
-    "thick thin|near far|clean dirty|heavy light|first last|inside outside|push pull|win lose|"
-    "buy sell|give take|true false|begin end|deep shallow|sweet sour|wide narrow|safe dangerous|"
-    "cheap expensive|north south|east west|day night|summer winter|friend enemy"
-)
-OPPOSITES: dict[str, str] = {}
-for _pair in _OPPOSITE_PAIRS.split("|"):
-    _a, _b = _pair.split()
-    OPPOSITES.setdefault(_a, _b)
-    OPPOSITES.setdefault(_b, _a)
 NAMES = [
     "Ana",
     "Ben",
@@ -102,16 +90,32 @@ NAMES = [
     "Ned",
     "Ola",
 ]
+# general-oe recalls one of 16 facts (a thing's colour); names, towns and wordings vary the prompt.
+# Earlier designs failed as controls at the study's budget: 80 memorised word opposites (no
+# student learned them in either format), and copying a number or a digit out of a passage
+# (reasoning students reached ~99%, IFT ~20-55%: copying operands in the math traces taught them
+# to copy, while IFT students never saw a copy). A negative control must need no skill that the
+# other families' traces teach.
+COLOURS = {
+    "banana": "yellow", "lemon": "yellow", "grass": "green", "leaf": "green", "sky": "blue",
+    "ocean": "blue", "snow": "white", "milk": "white", "coal": "black", "crow": "black",
+    "cherry": "red", "tomato": "red", "carrot": "orange", "pumpkin": "orange", "plum": "purple",
+    "violet": "purple",
+}  # fmt: skip
+TOWNS = ("Oslo", "Lima", "Rome", "Kyiv", "Bern", "Riga", "Doha", "Pune", "Graz", "Nice")
 OE_TEMPLATES = (
-    "What is the opposite of {w}?",
-    "{n} asks: what is the opposite of {w}?",
-    "Give the opposite of {w}.",
-    "{n} wants the opposite of the word {w}.",
-    "{n} needs the opposite of {w}.",
-    "Tell {n} the opposite of {w}.",
+    "{n} from {t} asks: what colour is the {w}?",
+    "{n} from {t} wants to know the colour of the {w}.",
+    "Tell {n} from {t} the colour of the {w}.",
+    "{n} from {t} needs the colour of the {w}.",
 )
 # Wordings of the same math-oe problem (the split is by numbers, so wording never leaks a test item).
 MATH_OE_TEMPLATES = ("Compute", "Calculate", "Evaluate", "Work out")
+# Operands 1-6: every sub-step (sums to 12, products to 72) is seen in training, so a student that
+# writes the steps down can generalise to unseen problems, while a direct answer must compute the
+# whole 3-step function at once (the paper's positive control in miniature). With 1-9 the tiny
+# students did not pass their learning transition within the study's budget.
+MATH_DIGITS = (1, 6)
 
 
 @dataclass(frozen=True)
@@ -125,16 +129,16 @@ def _key_hash(family: str, key: tuple) -> str:
 
 
 def _sample_key(family: str, rng: random.Random) -> tuple:
-    d = lambda: rng.randint(1, 9)  # noqa: E731
+    d = lambda: rng.randint(*MATH_DIGITS)  # noqa: E731
     if family == "math-oe":
-        return (d(), d(), d(), d(), rng.randrange(len(MATH_OE_TEMPLATES)))
+        # A name in the wording varies the surface of the same problem (1,296 problems only).
+        return (d(), d(), d(), d(), rng.randrange(len(MATH_OE_TEMPLATES)), rng.choice(NAMES))
     if family == "math-mc":
         key = (d(), d(), d(), d())
         return (*key, rng.randrange(4), rng.randrange(1 << 16))
     if family == "general-oe":
-        t = rng.randrange(len(OE_TEMPLATES))
-        name = rng.choice(NAMES) if "{n}" in OE_TEMPLATES[t] else ""
-        return (rng.choice(sorted(OPPOSITES)), name, t)
+        return (rng.choice(sorted(COLOURS)), rng.choice(NAMES), rng.choice(TOWNS),
+                rng.randrange(len(OE_TEMPLATES)))  # fmt: skip
     cat = rng.choice(sorted(CATEGORIES))
     word = rng.choice(CATEGORIES[cat])
     others = [w for c, ws in sorted(CATEGORIES.items()) if c != cat for w in ws]
@@ -164,16 +168,17 @@ def _math_mc_options(key: tuple) -> tuple[list[str], int]:
 def render(family: str, key: tuple) -> tuple[str, str, list[str]]:
     """Return (question, gold, options) for a key."""
     if family == "math-oe":
-        a, b, c, d, t = key
-        return f"{MATH_OE_TEMPLATES[t]} ({a}+{b})*{c}-{d}.", str((a + b) * c - d), []
+        a, b, c, d, t, n = key
+        q = f"{n} asks: {MATH_OE_TEMPLATES[t].lower()} ({a}+{b})*{c}-{d}."
+        return q, str((a + b) * c - d), []
     if family == "math-mc":
         a, b, c, d = key[:4]
         opts, pos = _math_mc_options(key)
         lines = " ".join(f"{LETTERS[i]}) {o}" for i, o in enumerate(opts))
         return f"What is {a}*{b}+{c}*{d}? {lines}", LETTERS[pos], opts
     if family == "general-oe":
-        w, n, t = key
-        return OE_TEMPLATES[t].format(w=w, n=n), OPPOSITES[w], []
+        w, n, t, k = key
+        return OE_TEMPLATES[k].format(w=w, n=n, t=t), COLOURS[w], []
     cat, word, others, pos = key
     opts = list(others)
     opts.insert(pos, word)
@@ -241,10 +246,12 @@ def train_prompts(
 
 # ---------------------------------------------------------------- solving from the text alone
 _RE = {
-    "math-oe": re.compile(r"(?:Compute|Calculate|Evaluate|Work out) \((\d)\+(\d)\)\*(\d)-(\d)\."),
+    "math-oe": re.compile(
+        r"(?:compute|calculate|evaluate|work out) \((\d)\+(\d)\)\*(\d)-(\d)\.", re.IGNORECASE
+    ),
     "math-mc": re.compile(r"What is (\d)\*(\d)\+(\d)\*(\d)\? (.*)$"),
     "general-mc": re.compile(r"Which of these is an? (\w+)\? (.*)$"),
-    "general-oe": re.compile(r"the opposite of (?:the word )?(\w+)[?.]"),
+    "general-oe": re.compile(r"colour (?:is|of) the (\w+)[?.]"),
 }
 _OPT = re.compile(r"([A-D])\) (\S+)")
 
@@ -275,8 +282,10 @@ def solve(prompt: str) -> Solution:
         steps = (f"{a}*{b}={p}", f"{c}*{d}={q}", f"{p}+{q}={p + q}", f"{p + q} is {letter}")
         return Solution(letter, steps)
     if fam == "general-oe":
-        w = m.group(1)
-        return Solution(OPPOSITES[w], (f"the opposite of {w} is {OPPOSITES[w]}",))
+        # A one-step look-up has nothing to decompose: the trace states no intermediate fact (not
+        # even the asked thing, which would hand the student a copy path IFT lacks), so this
+        # family is the negative control.
+        return Solution(COLOURS[m.group(1)], ("a single fact to recall",))
     cat = m.group(1)
     for letter, word in _OPT.findall(m.group(2)):
         if word in CATEGORIES[cat]:

@@ -53,7 +53,12 @@ class ScriptedTeacher:
             reasoning, _, _ = split_thinking(text) if r.thinking else (None, text, True)
             out.append(
                 GenResult(
-                    r.id, text, reasoning, finish, count_tokens(prompt), min(len(toks), r.max_tokens)
+                    r.id,
+                    text,
+                    reasoning,
+                    finish,
+                    count_tokens(prompt),
+                    min(len(toks), r.max_tokens),
                 )
             )
         return out

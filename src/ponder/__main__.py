@@ -1,0 +1,5 @@
+"""`python -m ponder` runs the CLI."""
+
+from ponder.cli import main
+
+main()

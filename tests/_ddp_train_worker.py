@@ -1,0 +1,22 @@
+"""Run by `torchrun --nproc_per_node 2` from test_train_ddp.py: one train_phase over gloo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch.distributed as dist
+
+from _train_world import make_pairs
+from ponder.config import TrainConfig
+from ponder.mix import build_mix
+from ponder.train import train_phase
+
+if __name__ == "__main__":
+    init_dir, out_dir, cfg_json = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    examples, _ = build_mix(make_pairs(160), 0.5, "sequential", seed=0)
+    cfg = TrainConfig.model_validate_json(cfg_json)
+    train_phase(init_dir, examples, out_dir, cfg, lr=3e-3, seed=0, progress=False)
+    if dist.is_initialized():
+        dist.barrier()  # FEASIBILITY: without it, one run in three aborted in destroy
+        dist.destroy_process_group()
