@@ -2,7 +2,7 @@
 
 Pairs come from the world's general-domain prompts answered by the scripted teacher (IFT ≈ 8
 tokens, reasoning ≈ 20-40: the skewed lengths the tiny study trains on); the student is a ~2M
-parameter Qwen2 built by `ponder.students`, as the tiny study builds it.
+parameter Qwen2 built by `ponder.students`, the built-in tiny study's largest student.
 """
 
 from __future__ import annotations
@@ -11,20 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ponder.config import StudentConfig
+from ponder.config import load_study
 from ponder.lm.scripted import ift_answer, reasoning_answer
 from ponder.students import build_tokenizer, checkpoint_params, init_student
 from ponder.world import solve, train_prompts
 
-LARGEST = StudentConfig(
-    name="tiny-2m",
-    hidden_size=192,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    intermediate_size=768,
-    vocab_size=512,
-)
+_TINY = load_study("tiny")
+LARGEST = _TINY.students[-1]
 
 
 def world_pairs(n: int, seed: int = 0) -> pd.DataFrame:
@@ -44,6 +37,9 @@ def world_pairs(n: int, seed: int = 0) -> pd.DataFrame:
 
 def largest_student(tmp: Path, pairs: pd.DataFrame) -> tuple[Path, int]:
     texts = pairs["prompt"].tolist() + pairs["ift"].tolist() + pairs["reasoning"].tolist()
-    tok = build_tokenizer(texts, vocab_size=LARGEST.vocab_size)
+    from ponder.world import INSTRUCTIONS
+
+    phrases = sorted(set(INSTRUCTIONS.values()))
+    tok = build_tokenizer(texts, vocab_size=LARGEST.vocab_size, phrases=phrases)
     path = init_student(LARGEST, tok, tmp / "init", seed=0)
     return path, checkpoint_params(path)
