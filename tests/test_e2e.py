@@ -63,7 +63,7 @@ def test_run_directory_contract(run_dir):
     assert (out / "report" / "index.html").exists()
     assert list((out / "report").glob("*.png"))
     assert (out / "models" / "tiny-0.1m_general-r1_sequential" / "config.json").exists()
-    assert "run directory:" in first.stdout and "tiny-math-oe" in first.stdout
+    assert "run directory:" in first.stdout and "math-oe" in first.stdout
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ def validate(study: StudyArg = None, set_: SetOpt = None) -> None:
     rows = grid_rows(cfg)
     table = Table(title=f"study {cfg.name}: {len(rows)} trained models")
     for col in ("model", "student", "phases", "schedule", "seed", "benchmarks"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "model")
     for r in rows:
         table.add_row(*(str(r[c]) for c in ("model", "student", "phases", "schedule", "seed",
                                             "benchmarks")))  # fmt: skip
@@ -73,9 +73,9 @@ def print_summary(run_dir: Path) -> None:
     df = pd.read_parquet(res)
     benches = sorted(df["benchmark"].unique())
     table = Table(title="accuracy % (mean answer tokens)")
-    table.add_column("model")
-    for b in benches:
-        table.add_column(b, justify="right")
+    table.add_column("model", no_wrap=True)  # model ids are the table's keys: never cut them
+    for b in benches:  # the tiny world's prefix carries no information in a column header
+        table.add_column(b.removeprefix("tiny-"), justify="right")
     for model, g in df.groupby("model", sort=False):
         cells = {
             r.benchmark: f"{100 * r.accuracy:.1f} ({r.mean_tokens:.0f})" for r in g.itertuples()
