@@ -13,8 +13,9 @@ import pandas as pd
 
 from ponder.config import load_study
 from ponder.lm.scripted import ift_answer, reasoning_answer
+from ponder.mix import build_mix
 from ponder.students import build_tokenizer, checkpoint_params, init_student
-from ponder.world import solve, train_prompts
+from ponder.world import INSTRUCTION_PHRASES, solve, train_prompts
 
 _TINY = load_study("tiny")
 LARGEST = _TINY.students[-1]
@@ -37,9 +38,17 @@ def world_pairs(n: int, seed: int = 0) -> pd.DataFrame:
 
 def largest_student(tmp: Path, pairs: pd.DataFrame) -> tuple[Path, int]:
     texts = pairs["prompt"].tolist() + pairs["ift"].tolist() + pairs["reasoning"].tolist()
-    from ponder.world import INSTRUCTIONS
-
-    phrases = sorted(set(INSTRUCTIONS.values()))
-    tok = build_tokenizer(texts, vocab_size=LARGEST.vocab_size, phrases=phrases)
+    tok = build_tokenizer(texts, vocab_size=LARGEST.vocab_size, phrases=INSTRUCTION_PHRASES)
     path = init_student(LARGEST, tok, tmp / "init", seed=0)
     return path, checkpoint_params(path)
+
+
+def setup(prefix: str, n_examples: int, ratio: float) -> tuple[Path, Path, int, list[dict]]:
+    """A temp dir, the largest student saved in it, its parameter count, and a mixed ρ-mix."""
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    pairs = world_pairs(n_examples)
+    init, params = largest_student(tmp, pairs)
+    examples, _ = build_mix(pairs, ratio, "mixed", seed=0)
+    return tmp, init, params, examples

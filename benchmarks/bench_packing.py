@@ -13,16 +13,13 @@ machine's matmul peak, measured in the same run by timing a large `torch.mm`.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer
 
-from _tiny_world_data import largest_student, world_pairs
+from _tiny_world_data import setup
 from ponder.config import TrainConfig
-from ponder.mix import build_mix
 from ponder.train import prepare_steps, train_phase
 
 
@@ -46,10 +43,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench_packing."))
-    pairs = world_pairs(args.examples)
-    init, params = largest_student(tmp, pairs)
-    examples, _ = build_mix(pairs, 1.0, "mixed", seed=0)
+    tmp, init, params, examples = setup("bench_packing.", args.examples, ratio=1.0)
     base = TrainConfig(
         global_batch_tokens=16 * args.window,
         micro_batch_size=16,

@@ -13,17 +13,15 @@ interleaved `--repeats` times and the best of each kept, because the machine is 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from _tiny_world_data import largest_student, world_pairs
+from _tiny_world_data import setup
 from ponder.batching import collate
 from ponder.config import TrainConfig
-from ponder.mix import build_mix
 from ponder.train import prepare_steps, train_phase
 
 
@@ -61,10 +59,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench_train_loop."))
-    pairs = world_pairs(args.examples)
-    init, params = largest_student(tmp, pairs)
-    examples, _ = build_mix(pairs, 0.5, "mixed", seed=0)
+    tmp, init, params, examples = setup("bench_train_loop.", args.examples, ratio=0.5)
     cfg = TrainConfig(
         global_batch_tokens=8192, micro_batch_size=48, max_seq_len=512, threads=args.threads
     )

@@ -35,23 +35,13 @@ DIMS = dict(
 
 
 def build(tmp: Path) -> Path:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from ponder.students import CHAT_TEMPLATE
+    from ponder.students import build_tokenizer
 
     words = [f"w{i}" for i in range(4000)]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=8192, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    )
-    tok.train_from_iterator([" ".join(random.sample(words, 50)) for _ in range(2000)], trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
-    fast.chat_template = CHAT_TEMPLATE
+    texts = [" ".join(random.sample(words, 50)) for _ in range(2000)]
+    fast = build_tokenizer(texts, vocab_size=8192)  # the tiny students' tokenizer, ChatML template
     cfg = Qwen2Config(vocab_size=len(fast), pad_token_id=fast.pad_token_id, **DIMS)
     model = Qwen2ForCausalLM(cfg)
     model.save_pretrained(tmp / "init")

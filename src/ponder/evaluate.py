@@ -158,11 +158,13 @@ def collect_results(cfg: StudyConfig, run_dir: Path) -> pd.DataFrame:
     for s in {r["student"] for r in runs.values()}:
         p = run_dir / "students" / s / "student.json"
         params[s] = json.loads(p.read_text())["params"] if p.exists() else math.nan
-    rows = []
+    rows, benches = [], {}
     for f in sorted((run_dir / "evals").glob("*/*.parquet")):
         model, benchmark = f.parent.name, f.stem
         df = pd.read_parquet(f)
-        bench = load_study_benchmark(cfg, benchmark)
+        if benchmark not in benches:  # only family and format are needed: load each once
+            benches[benchmark] = load_study_benchmark(cfg, benchmark)
+        bench = benches[benchmark]
         run = runs.get(model)
         if run:
             kind, student = "student", run["student"]

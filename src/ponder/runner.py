@@ -67,7 +67,7 @@ def _run_student(cfg: StudyConfig, run_dir: Path, step: Step) -> dict:
 
         texts = world.corpus(cfg.world.seed)
         uses_world = any(d.source.kind == "world" for d in cfg.domains.values())
-        phrases = sorted(set(world.INSTRUCTIONS.values())) if uses_world else []
+        phrases = world.INSTRUCTION_PHRASES if uses_world else ()
         for d in cfg.domains:
             pairs = run_dir / "pairs" / f"{d}.parquet"
             if pairs.exists() and cfg.domains[d].source.kind != "world":

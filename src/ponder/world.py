@@ -39,6 +39,8 @@ INSTRUCTIONS = {
     "math-oe": "Solve the following math problem. "
     "Make sure to put the answer (and only answer) inside \\boxed{}.",
 }
+# The distinct instructions: the student tokenizer gives each a single token (students.py).
+INSTRUCTION_PHRASES = tuple(sorted(set(INSTRUCTIONS.values())))
 
 CATEGORIES = {
     "fruit": ["apple", "pear", "plum", "fig", "kiwi", "mango", "lemon", "grape"],
