@@ -2,10 +2,14 @@
 
 Each fake server (tests/fakeserver.py) runs in its own process and answers after a fixed latency
 (default 50 ms). With C requests in flight, the ideal rate is C / latency. We report, from one run:
-  - a minimal `AsyncOpenAI` + `asyncio.gather` loop (semaphore C) doing the same requests,
-  - `generate_domain` (sources, retries, fleet, shards, Parquet) on the same prompts,
-  - the fleet at 1, 2 and 4 servers with C per server, to show how it scales.
-Usage: python benchmarks/bench_generate.py [--requests 2000] [--latency 0.05] [--concurrency 64]
+  - a minimal `AsyncOpenAI` + `asyncio.gather` loop (semaphore C) doing the same requests through
+    the typed `chat.completions.create`, and the same loop through the raw `client.post` over the
+    aiohttp transport (the calls ponder makes, lm/openai_api.py);
+  - `generate_domain` (sources, retries, fleet, shards, Parquet) on the same prompts;
+  - a fleet of 1, 2 and 4 servers that each process at most `--capacity` requests at once (a real
+    server's batch limit; the ideal is then servers x capacity / latency), with C in flight in
+    total, to show that the fleet multiplies server capacity.
+Usage: python benchmarks/bench_generate.py [--requests 6000] [--latency 0.05] [--concurrency 64]
 """
 
 from __future__ import annotations
@@ -28,12 +32,15 @@ from ponder.config import StudyConfig  # noqa: E402
 from ponder.generate import generate_domain  # noqa: E402
 
 
-def start_servers(k: int, latency: float) -> tuple[list[subprocess.Popen], list[str]]:
+def start_servers(
+    k: int, latency: float, capacity: int = 0
+) -> tuple[list[subprocess.Popen], list[str]]:
     procs, urls = [], []
     for _ in range(k):
         port = free_port()
         cmd = [sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--port", str(port)]
-        procs.append(subprocess.Popen(cmd + ["--latency", str(latency)]))
+        cmd += ["--latency", str(latency), "--capacity", str(capacity)]
+        procs.append(subprocess.Popen(cmd))
         urls.append(f"http://127.0.0.1:{port}/v1")
     for url in urls:
         for _ in range(300):
@@ -45,19 +52,26 @@ def start_servers(k: int, latency: float) -> tuple[list[subprocess.Popen], list[
     return procs, urls
 
 
-async def minimal_loop(url: str, n: int, concurrency: int) -> float:
+async def minimal_loop(url: str, n: int, concurrency: int, raw: bool = False) -> float:
     import openai
 
-    client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0)
+    extra = {"http_client": openai.DefaultAioHttpClient()} if raw else {}
+    client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0, **extra)
     sem = asyncio.Semaphore(concurrency)
 
     async def one(i: int):
+        msgs = [{"role": "user", "content": f"prompt number {i // 2}"}]
+        ctk = {"enable_thinking": bool(i % 2)}
         async with sem:
+            if raw:
+                body = {"model": "fake", "messages": msgs, "max_tokens": 16384}
+                body["chat_template_kwargs"] = ctk
+                return await client.post("/chat/completions", body=body, cast_to=object)
             return await client.chat.completions.create(
                 model="fake",
-                messages=[{"role": "user", "content": f"prompt number {i // 2}"}],
+                messages=msgs,
                 max_tokens=16384,
-                extra_body={"chat_template_kwargs": {"enable_thinking": bool(i % 2)}},
+                extra_body={"chat_template_kwargs": ctk},
             )
 
     t = time.perf_counter()
@@ -67,7 +81,7 @@ async def minimal_loop(url: str, n: int, concurrency: int) -> float:
     return n / dt
 
 
-def ponder_rate(urls: list[str], n: int, concurrency: int, work: Path) -> float:
+def ponder_rate(urls: list[str], n: int, concurrency: int, work: Path, processes: int = 1) -> float:
     prompts = work / f"prompts-{n}.jsonl"
     prompts.write_text(
         "".join(json.dumps({"q": f"prompt number {i}"}) + "\n" for i in range(n // 2))
@@ -82,6 +96,7 @@ def ponder_rate(urls: list[str], n: int, concurrency: int, work: Path) -> float:
                 "model": "fake",
                 "base_urls": urls,
                 "max_concurrency": concurrency,
+                "client_processes": processes,
             },
             "domains": {"x": {"source": {"kind": "file", "path": str(prompts), "column": "q"}}},
         }
@@ -96,36 +111,52 @@ def ponder_rate(urls: list[str], n: int, concurrency: int, work: Path) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--requests", type=int, default=6000)
     p.add_argument("--latency", type=float, default=0.05)
     p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--capacity", type=int, default=8, help="per server, for the fleet runs")
     p.add_argument("--fleet", default="1,2,4")
     a = p.parse_args()
     ideal = a.concurrency / a.latency
     work = Path(tempfile.mkdtemp(prefix="bench-generate-"))
-    procs, urls = start_servers(max(int(k) for k in a.fleet.split(",")), a.latency)
+    sizes = [int(k) for k in a.fleet.split(",")]
+    procs, urls = start_servers(1, a.latency)
+    procs_cap, urls_cap = start_servers(max(sizes), a.latency, a.capacity)
     try:
+        asyncio.run(minimal_loop(urls[0], 200, a.concurrency))  # warm-up: imports, connections
         base = asyncio.run(minimal_loop(urls[0], a.requests, a.concurrency))
-        ours = ponder_rate(urls[:1], a.requests, a.concurrency, work)
+        raw = asyncio.run(minimal_loop(urls[0], a.requests, a.concurrency, raw=True))
+        ours = ponder_rate(urls, a.requests, a.concurrency, work)
+        two = ponder_rate(urls, a.requests, a.concurrency, work, processes=2)
         print(
             f"{a.requests} requests, latency {a.latency * 1000:.0f} ms, concurrency {a.concurrency}"
         )
-        print(f"ideal (concurrency / latency): {ideal:8.1f} req/s")
-        print(f"minimal AsyncOpenAI loop:      {base:8.1f} req/s  ({base / ideal:.0%} of ideal)")
+        print(f"ideal (concurrency / latency):       {ideal:8.1f} req/s")
         print(
-            f"ponder generate:               {ours:8.1f} req/s  ({ours / ideal:.0%} of ideal, "
-            f"{ours / base:.2f}x the minimal loop)"
+            f"minimal loop, typed create (httpx):  {base:8.1f} req/s  ({base / ideal:.0%} of ideal)"
+        )
+        print(
+            f"minimal loop, raw post (aiohttp):    {raw:8.1f} req/s  ({raw / ideal:.0%} of ideal)"
+        )
+        print(
+            f"ponder generate:                     {ours:8.1f} req/s  ({ours / ideal:.0%} of ideal, "
+            f"{ours / base:.2f}x the typed loop, {ours / raw:.2f}x the raw loop)"
+        )
+        print(
+            f"ponder generate, 2 client processes: {two:8.1f} req/s  ({two / ideal:.0%} of ideal, "
+            f"{two / base:.2f}x the typed loop, {two / raw:.2f}x the raw loop)"
         )
         one = None
-        for k in (int(x) for x in a.fleet.split(",")):
-            rate = ponder_rate(urls[:k], a.requests * k, a.concurrency * k, work)
+        for k in sizes:
+            rate = ponder_rate(urls_cap[:k], a.requests, a.concurrency, work)
             one = one or rate
+            cap_ideal = min(a.concurrency, k * a.capacity) / a.latency
             print(
-                f"fleet of {k}: {rate:8.1f} req/s  (ideal {ideal * k:.0f}; "
-                f"{rate / one:.2f}x one server)"
+                f"fleet of {k} (capacity {a.capacity} each): {rate:7.1f} req/s  "
+                f"(ideal {cap_ideal:.0f}: {rate / cap_ideal:.0%}; {rate / one:.2f}x one server)"
             )
     finally:
-        for proc in procs:
+        for proc in procs + procs_cap:
             proc.kill()
 
 

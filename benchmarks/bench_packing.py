@@ -1,11 +1,17 @@
 """Packed vs padded training of the largest tiny student on tiny-world reasoning data (issue 4).
 
-One run, same student, same examples (ρ=1: the skewed reasoning lengths), same token budget per
-step: ponder's `train_phase` with `packing=false` (length-sorted padded rows inside each step) and
-`packing=true` (best-fit-decreasing windows of `--window` tokens, block-diagonal attention).
-Printed per mode: non-pad fraction of the computed token slots, useful (non-pad) tokens/s, and
-achieved FLOP/s (Appendix C `exact` training FLOPs of the real tokens ÷ loop seconds) against the
-machine's matmul peak, measured in the same run by timing a large `torch.mm`.
+One run, same student, same token budget per step (16 windows of `--window` tokens): ponder's
+`train_phase` with `packing=false` (one example per row, rows padded to the longest in the
+micro-batch) and `packing=true` (windows filled by `batching._fill`, block-diagonal attention
+through per-example position ids), on two data sets:
+- `tiny`: the tiny world's reasoning examples as the tiny study trains on them (mildly skewed:
+  cv ≈ 0.3, longest ≈ 1.5× the mean);
+- `long-tail`: the same examples with each reasoning answer repeated 1-4 times (55/25/12/8%),
+  a long tail like real reasoning traces, where padding wastes far more.
+Plus `packed +compile` (train.compile, torch.compile) on `tiny`. Printed per arm: non-pad
+fraction of the computed token slots, steady-state useful tokens/s (per-step clock in
+train_log.jsonl, first 3 and last step excluded) and achieved FLOP/s (Appendix C `exact` FLOPs of
+those tokens ÷ their seconds) against the machine's fp32 matmul peak, timed in the same run.
 
     python benchmarks/bench_packing.py [--examples 2000] [--window 256] [--threads 2]
 """
@@ -13,8 +19,10 @@ machine's matmul peak, measured in the same run by timing a large `torch.mm`.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
+import numpy as np
 import torch
 from transformers import AutoTokenizer
 
@@ -35,6 +43,28 @@ def matmul_peak(n: int = 2048, reps: int = 10) -> float:
     return 2 * n**3 / best
 
 
+def long_tail(examples: list[dict], seed: int = 0) -> list[dict]:
+    """Each reasoning answer's thinking repeated 1-4 times: a long-tailed length mix."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for ex, r in zip(
+        examples, rng.choice(4, len(examples), p=[0.55, 0.25, 0.12, 0.08]), strict=True
+    ):
+        think, sep, answer = ex["completion"].partition("</think>")
+        body = think.removeprefix("<think>")
+        out.append({**ex, "completion": "<think>" + body * (r + 1) + sep + answer})
+    return out
+
+
+def steady(run_dir, summary: dict) -> tuple[float, float]:
+    """(useful tokens/s, exact FLOP/s) over the steps after the first 3 and before the last."""
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").open()]
+    mid = log[3:-1]
+    secs = mid[-1]["elapsed_s"] - log[2]["elapsed_s"]
+    tokens = sum(r["tokens"] for r in mid)
+    return tokens / secs, summary["train_flops_exact"] * tokens / summary["tokens"] / secs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=2000)
@@ -44,6 +74,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     tmp, init, params, examples = setup("bench_packing.", args.examples, ratio=1.0)
+    tokenizer = AutoTokenizer.from_pretrained(init)
     base = TrainConfig(
         global_batch_tokens=16 * args.window,
         micro_batch_size=16,
@@ -51,33 +82,37 @@ def main() -> None:
         threads=args.threads,
     )
     peak_before = matmul_peak()
-    # Padded rows hold one example each: give them the same tokens per forward as the packed
-    # micro-batch (16 windows), since CPU throughput depends strongly on forward size.
-    enc, _ = prepare_steps(AutoTokenizer.from_pretrained(init), examples, base)
-    rows = max(1, round(16 * args.window / enc.lengths.mean()))
+    data = {"tiny": examples, "long-tail": long_tail(examples)}
+    arms = [(d, m, False) for d in data for m in ("padded", "packed")] + [("tiny", "packed", True)]
     results = {}
-    for mode in ("padded", "packed"):
-        cfg = base.model_copy(
-            update={"packing": True} if mode == "packed" else {"micro_batch_size": rows}
-        )
-        results[mode] = train_phase(
-            init, examples, tmp / mode, cfg, lr=1e-3, seed=0, progress=False
-        )
+    for name, mode, compiled in arms:
+        enc, _ = prepare_steps(tokenizer, data[name], base)
+        # Padded rows hold one example each: give them the tokens of the packed micro-batch
+        # (16 windows), since CPU throughput depends strongly on forward size.
+        rows = max(1, round(16 * args.window / enc.lengths.mean()))
+        update = {"packing": True} if mode == "packed" else {"micro_batch_size": rows}
+        cfg = base.model_copy(update={**update, "compile": compiled})
+        label = f"{name:9s} {mode}{' +compile' if compiled else ''}"
+        run_dir = tmp / label.replace(" ", "_").replace("+", "")
+        s = train_phase(init, data[name], run_dir, cfg, lr=1e-3, seed=0, progress=False)
+        results[label] = (s, enc.lengths, *steady(run_dir, s))
     peak = max(peak_before, matmul_peak())
+
     print(
         f"student {params / 1e6:.2f}M params, {len(examples)} reasoning examples, "
-        f"{results['packed']['tokens']:,} tokens, {torch.get_num_threads()} threads"
+        f"{args.window}-token windows x 16 per step, {torch.get_num_threads()} threads"
     )
     print(f"matmul peak (fp32 torch.mm 2048^2): {peak / 1e9:.1f} GFLOP/s")
-    for mode, s in results.items():
-        achieved = s["train_flops_exact"] / s["wall_s"]
+    for label, (s, lens, tok_s, flop_s) in results.items():
         print(
-            f"{mode:7s} non-pad {s['packing_efficiency']:.3f}  useful {s['tokens_per_s']:,.0f} "
-            f"tok/s  {achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of peak  "
-            f"({s['steps']} steps)"
+            f"{label:26s} lengths mean {lens.mean():5.1f} cv {lens.std() / lens.mean():.2f}  "
+            f"non-pad {s['packing_efficiency']:.3f}  useful {tok_s:7,.0f} tok/s  "
+            f"{flop_s / 1e9:5.1f} GFLOP/s = {flop_s / peak:3.0%} of peak  "
+            f"({s['steps']} steps, loop {s['wall_s']:.1f} s)"
         )
-    ratio = results["packed"]["tokens_per_s"] / results["padded"]["tokens_per_s"]
-    print(f"packed/padded useful tokens/s: {ratio:.2f}")
+    for name in data:
+        ratio = results[f"{name:9s} packed"][2] / results[f"{name:9s} padded"][2]
+        print(f"{name}: packed/padded useful tokens/s {ratio:.2f}")
 
 
 if __name__ == "__main__":

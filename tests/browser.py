@@ -110,7 +110,8 @@ def inspect_page(page: Path, timeout: float = 60.0) -> PageReport:
     exe = chromium()
     if exe is None:
         raise FileNotFoundError("chromium not installed")
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium helper processes may still write to the profile while it is removed.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [exe, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -51,6 +51,7 @@ class FakeServer:
         port: int = 0,
         record: bool = True,
         api_key: str | None = None,
+        capacity: int = 0,
     ) -> None:
         assert style in ("reasoning", "reasoning_content", "inline"), style
         self.style, self.latency_s, self.hang_s = style, latency_s, hang_s
@@ -58,6 +59,10 @@ class FakeServer:
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.record = record
         self.api_key = api_key  # when set, other keys get 401
+        # At most `capacity` requests in their latency at once, the rest queue (0: unbounded):
+        # a real server's batch limit (vLLM --max-num-seqs), which is what a fleet multiplies.
+        self.capacity = capacity
+        self._slots: asyncio.Semaphore | None = None
         self.requests: list[dict] = []
         self.attempts: Counter = Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -85,7 +90,11 @@ class FakeServer:
         key = (prompt, thinking)
         self.attempts[key] += 1
         n = self.attempts[key]
-        if self.latency_s:
+        if self.capacity:
+            self._slots = self._slots or asyncio.Semaphore(self.capacity)
+            async with self._slots:
+                await asyncio.sleep(self.latency_s)
+        elif self.latency_s:
             await asyncio.sleep(self.latency_s)
         for kind, times in _MARK.findall(prompt):
             if n <= int(times):
@@ -189,8 +198,11 @@ def main() -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--latency", type=float, default=0.0)
     p.add_argument("--style", default="reasoning")
+    p.add_argument("--capacity", type=int, default=0)
     a = p.parse_args()
-    srv = FakeServer(style=a.style, latency_s=a.latency, port=a.port, record=False)
+    srv = FakeServer(
+        style=a.style, latency_s=a.latency, port=a.port, record=False, capacity=a.capacity
+    )
     web.run_app(srv.app(), host="127.0.0.1", port=a.port, access_log=None, print=None, backlog=1024)
 
 

@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pandas as pd
 import pytest
 
-from ponder import cli
-from ponder.cli import main
+from _cli import run_cli
 from ponder.config import StudyConfig, load_study
-from ponder.estimate import Assumptions, estimate
+from ponder.estimate import (
+    DEFAULT_LENGTHS,
+    GENERAL_BYTES_PER_TOKEN,
+    MATH_BYTES_PER_TOKEN,
+    Assumptions,
+    estimate,
+)
 
 # Qwen2.5-0.5B: V=151936, d=896, d_ff=4864, h=14, N_l=24. Qwen3-235B-A22B (active): V=151936,
 # d=4096, d_ff=8x1536, h=64, N_l=94.
@@ -96,6 +100,32 @@ def test_measured_pair_lengths_replace_assumptions(tmp_path):
     assert _stage(result, "train")["flops"] == pytest.approx(by_hand, rel=1e-9)
 
 
+def test_default_lengths_follow_the_published_evidence():
+    # Released general pairs, dataset card `dataset_info`: bytes per split over 990,098 examples.
+    n = 990_098
+    pairs, reasoning, ift = 12_536_466_590, 10_814_569_775, 2_274_571_843  # P+R+I, P+R, P+I
+    per_example = {
+        "prompt": (reasoning + ift - pairs) / n,
+        "ift": (pairs - reasoning) / n,
+        "reasoning": (pairs - ift) / n,
+    }
+    assert per_example == pytest.approx(
+        {"prompt": 558.2, "ift": 1739.1, "reasoning": 10364.5}, abs=0.1
+    )
+    for part, nbytes in per_example.items():
+        assert DEFAULT_LENGTHS["general"][part] == round(nbytes / GENERAL_BYTES_PER_TOKEN)
+    # Math: the mean characters of Appendix D Table 3's two examples, per style's bytes/token.
+    table3 = {"ift": (1417 + 2806) / 2, "reasoning": (11225 + 26747) / 2}
+    for style, chars in table3.items():
+        assert DEFAULT_LENGTHS["math"][style] == round(chars / MATH_BYTES_PER_TOKEN[style])
+    assert Assumptions().lengths == DEFAULT_LENGTHS
+
+
+def test_generation_mfu_follows_the_vllm_measurement():
+    # ~830 output tok/s for Qwen3-235B-A22B (22B active) on 8 x A100 (312 TFLOP/s bf16 each).
+    assert Assumptions().mfu["generate"] == pytest.approx(2 * 22e9 * 830 / (8 * 312e12), abs=1e-3)
+
+
 def test_paper_study_prices_every_stage():
     result = estimate(load_study("paper"))
     rows = {r["stage"]: r for r in result["stages"]}
@@ -105,15 +135,7 @@ def test_paper_study_prices_every_stage():
 
 
 def _cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("plan_cmd",))
-    monkeypatch.setattr(sys, "argv", ["ponder", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli(monkeypatch, capsys, "plan_cmd", *args)
 
 
 def test_estimate_json_contract(monkeypatch, capsys):

@@ -4,14 +4,12 @@ CLI contract, and the `exact` method against torch's FlopCounterMode on a tiny Q
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
 
-from ponder import cli
+from _cli import run_cli
 from ponder import flops as F
-from ponder.cli import main
 from ponder.errors import PonderError
 
 # V=10, d_model=4, d_ff=8, h=2, N_l=3: small enough to expand Eqs. (1)-(6) by hand.
@@ -191,16 +189,7 @@ def test_bad_input_is_one_line_ponder_error(tmp_path, call, words):
 
 
 def _cli(monkeypatch, capsys, *args):
-    # Only this command group is registered: main()'s error mapping is what is under test here.
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("flops_cmd",))
-    monkeypatch.setattr(sys, "argv", ["ponder", "flops", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli(monkeypatch, capsys, "flops_cmd", "flops", *args)
 
 
 CLI = [

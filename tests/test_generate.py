@@ -228,6 +228,23 @@ def test_openai_teacher_end_to_end_with_a_failed_row(tmp_path, monkeypatch):
     assert "sk-do-not-log" not in blob
 
 
+def test_client_processes_match_one_process_and_stop_on_a_bad_key(tmp_path, monkeypatch):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"q": f"question {i}"} for i in range(60)])
+    src = {"kind": "file", "path": str(path), "column": "q"}
+    monkeypatch.setenv("TEACHER_KEY", "k")
+    with FakeServer(api_key="k") as srv:
+        teacher = {"backend": "openai", "model": "fake", "base_urls": [srv.url]}
+        teacher |= {"api_key_env": "TEACHER_KEY", "shard_size": 7}
+        for p in (1, 3):
+            cfg = study(teacher | {"client_processes": p}, x=src)
+            assert generate_domain(cfg, "x", tmp_path / f"p{p}", progress=False)["rows"] == 60
+        monkeypatch.setenv("TEACHER_KEY", "wrong")
+        with pytest.raises(PonderError, match="401 .check the API key"):
+            generate_domain(cfg, "x", tmp_path / "bad", progress=False)
+    one, three = (pd.read_parquet(pairs_path(tmp_path / f"p{p}", "x")) for p in (1, 3))
+    pd.testing.assert_frame_equal(one, three)
+
+
 @pytest.mark.realdata
 def test_real_benchmark_file_as_a_prompt_source(tmp_path):
     src = {"kind": "file", "path": str(BENCH / "gsm8k" / "test.jsonl"), "column": "question"}
@@ -237,14 +254,15 @@ def test_real_benchmark_file_as_a_prompt_source(tmp_path):
 
 # ---------------------------------------------------------------- kill -9 and resume
 @pytest.mark.slow
-def test_kill_and_resume_gives_exactly_the_uninterrupted_pairs(tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_kill_and_resume_gives_exactly_the_uninterrupted_pairs(tmp_path, processes):
     prompts = [
         {"q": f"prompt number {i}" + (" [503x1]" if i % 37 == 0 else "")} for i in range(300)
     ]
     path = write_jsonl(tmp_path / "p.jsonl", prompts)
     with FakeServer(latency_s=0.02, record=False) as srv:
         teacher = {"backend": "openai", "model": "fake", "base_urls": [srv.url]}
-        teacher |= {"shard_size": 20, "max_concurrency": 8}
+        teacher |= {"shard_size": 20, "max_concurrency": 8, "client_processes": processes}
         data = {
             "name": "killme",
             "students": [{"name": "s"}],
@@ -260,14 +278,20 @@ def test_kill_and_resume_gives_exactly_the_uninterrupted_pairs(tmp_path):
         cmd = [sys.executable, "-c", "from ponder.cli import main; main()", "generate"]
         cmd += [str(tmp_path / "study.yaml"), "--out", str(run), "--quiet"]
         shards = run / "pairs" / ".x.shards"
-        rng, kills = random.Random(3), 0
+        rng, kills, seen = random.Random(3), 0, set()
+
+        def series() -> set[str]:  # who committed: "w<k>" per client process, or one series
+            return {p.name.split("-")[1] if processes > 1 else "" for p in shards.glob("shard-*")}
+
         for _ in range(3):
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             deadline = time.time() + 60
-            while not list(shards.glob("shard-*")) and proc.poll() is None:
+            # wait for a first commit (of every client process), then kill at a random moment
+            while len(series()) < processes and proc.poll() is None:
                 assert time.time() < deadline
                 time.sleep(0.02)
-            time.sleep(rng.uniform(0.0, 0.6))  # a random moment after the first commit
+            seen.update(series())
+            time.sleep(rng.uniform(0.0, 0.6))
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1
@@ -275,6 +299,8 @@ def test_kill_and_resume_gives_exactly_the_uninterrupted_pairs(tmp_path):
         final = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert final.returncode == 0, final.stderr
     assert kills >= 2
+    if processes > 1:  # every client process committed shards of its own series
+        assert seen == {f"w{k}" for k in range(processes)}
     got = pq.read_table(pairs_path(run, "x")).to_pandas()
     want = pq.read_table(pairs_path(tmp_path / "ref", "x")).to_pandas()
     assert len(got) == got["id"].nunique() == 300 == ref["rows"]

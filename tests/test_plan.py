@@ -8,15 +8,13 @@ import multiprocessing
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from ponder import cli
-from ponder.cli import main
+from _cli import run_cli
 from ponder.config import load_study
 from ponder.errors import PonderError
 from ponder.plan import PlannedStep, Resources, check_order, load_cluster, plan, render_slurm
@@ -96,15 +94,7 @@ def test_training_memory_and_launch_config_scale_with_student(paper_plan):
 
 
 def _cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("plan_cmd",))
-    monkeypatch.setattr(sys, "argv", ["ponder", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli(monkeypatch, capsys, "plan_cmd", *args)
 
 
 def test_plan_json_contract(monkeypatch, capsys):

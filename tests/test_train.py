@@ -80,10 +80,12 @@ def test_packing_fills_fixed_windows_in_order(window):
     assert all(sum(len(m) for m in s.micro) <= 8 for s in plan)  # K = 8 windows per step
     assert sorted(i for s in plan for i in s.examples) == list(range(600))
     fill = lengths.sum() / (len(rows) * window)
-    assert fill > 0.93
-    # examples move by at most one step: IFT and reasoning blocks stay apart
-    first = [min(s.examples) for s in plan]
-    assert all(b >= a - 8 * window // 20 for a, b in zip(first, first[1:], strict=False))
+    assert fill > 0.95
+    # examples move by a few steps at most (2 steps of look-ahead): IFT and reasoning blocks
+    # stay apart
+    step_of = {i: k for k, s in enumerate(plan) for i in s.examples}
+    in_order = np.cumsum(lengths) // (8 * window)
+    assert max(abs(step_of[i] - in_order[i]) for i in range(600)) <= 3
 
 
 # ------------------------------------------------------------------ WSD and learning rates
@@ -248,6 +250,22 @@ def test_micro_batching_is_equivalent_to_accumulation(
     )
     for name, w in _weights(tmp_path / "run").items():
         torch.testing.assert_close(w, _weights(ref_out)[name], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(student, examples, tmp_path):
+    # packed windows: every forward has one shape, what train.compile is for
+    cfg = CFG.model_copy(update={"packing": True, "max_seq_len": 256, "max_tokens": 4000})
+    runs = {}
+    for compiled in (False, True):
+        out = tmp_path / f"compile-{compiled}"
+        c = cfg.model_copy(update={"compile": compiled})
+        runs[compiled] = T.train_phase(student, examples, out, c, lr=3e-3, seed=0, progress=False)
+    assert runs[True]["steps"] == runs[False]["steps"] >= 4
+    losses = [[r["loss"] for r in _log(tmp_path / f"compile-{c}")] for c in (False, True)]
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+    clock = [r["elapsed_s"] for r in _log(tmp_path / "compile-True")]
+    assert clock == sorted(clock) and clock[-1] <= runs[True]["wall_s"]
 
 
 def test_resume_after_a_kill_matches_an_uninterrupted_run(

@@ -10,8 +10,9 @@ Batches (Appendix B measures the global batch in tokens, 262,144): consecutive e
 training order form one optimizer step until the step holds `global_batch_tokens` real tokens;
 a step's examples are then split into micro-batches (length-sorted rows, so padding is small).
 With `packing`, a step is exactly K = global_batch_tokens // max_seq_len windows of max_seq_len
-tokens, filled best-fit-decreasing from a buffer of consecutive examples; examples that do not
-fit carry over to the next step (order moves by at most one step). The step plan never depends on
+tokens, filled from a buffer of two steps' worth of consecutive examples (`_fill`); examples
+that do not fit carry over and are placed first in the next step (in the tests no example moves
+by more than three steps). The step plan never depends on
 micro-batch size or world size, so those only change how one step's gradient is accumulated.
 
 Rows carry per-example position ids and no attention mask: transformers then builds a
@@ -21,6 +22,7 @@ attend to each other. Padding is its own position-id segment with label -100.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -29,6 +31,7 @@ import numpy as np
 from ponder.errors import PonderError
 
 IGNORE = -100
+PACK_LOOKAHEAD = 2  # steps of examples the packer chooses from (examples move ≤ 3 steps)
 
 
 @dataclass
@@ -137,20 +140,31 @@ def _split(rows: list[list[int]], micro_batch_size: int, world_size: int) -> lis
     return [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _bfd(buffer: list[int], lengths: np.ndarray, k: int, window: int):
-    """Best-fit decreasing of `buffer` into k windows; returns (windows, leftovers in order)."""
-    free = [window] * k
-    rows: list[list[int]] = [[] for _ in range(k)]
-    left = []
-    for i in sorted(buffer, key=lambda j: -lengths[j]):
-        fits = [w for w in range(k) if free[w] >= lengths[i]]
-        if not fits:
-            left.append(i)
-            continue
-        w = min(fits, key=lambda x: free[x])
-        rows[w].append(i)
-        free[w] -= int(lengths[i])
-    return [r for r in rows if r], sorted(left)
+def _fill(free: list[int], rows: list[list[int]], pool: list[int], lengths: np.ndarray):
+    """Fill windows in turn from `pool`; returns the examples left over, in training order.
+
+    Each pick is the longest example that either closes the window or leaves room for the
+    shortest one still available. Plain best-fit decreasing places the long examples first and
+    leaves every window a gap shorter than any example (tiny world, 256-token windows: 92%
+    non-pad); closing gaps on purpose reaches 99%.
+    """
+    buckets: dict[int, deque] = {}
+    for i in pool:
+        buckets.setdefault(int(lengths[i]), deque()).append(i)
+    avail = sorted(buckets)  # distinct lengths still available
+    for w in range(len(free)):
+        r = free[w]
+        while avail and avail[0] <= r:
+            j = bisect_right(avail, r) - 1
+            while j > 0 and 0 < r - avail[j] < avail[0]:
+                j -= 1
+            n = avail[j]
+            rows[w].append(buckets[n].popleft())
+            if not buckets[n]:
+                del buckets[n], avail[j]
+            r -= n
+        free[w] = r
+    return sorted(i for q in buckets.values() for i in q)
 
 
 def plan_steps(
@@ -182,15 +196,18 @@ def plan_steps(
         if int(lengths.max()) > window:
             raise PonderError(f"train.max_seq_len: an example of {lengths.max()} tokens exceeds it")
         k = max(1, global_batch_tokens // window)
-        pending = deque(range(len(lengths)))
-        while pending:
-            buffer, total = [], 0
-            while pending and total < k * window:
+        # Two steps' worth of examples to choose from: with exactly one, the last windows keep
+        # gaps that nothing left fits. Carried-over examples go in first, so none waits long.
+        pending, carried = deque(range(len(lengths))), []
+        while pending or carried:
+            buffer, total = [], int(lengths[carried].sum())
+            while pending and total < PACK_LOOKAHEAD * k * window:
                 buffer.append(pending.popleft())
                 total += int(lengths[buffer[-1]])
-            rows, left = _bfd(buffer, lengths, k, window)
-            pending.extendleft(reversed(left))
-            add(rows)
+            free, rows = [window] * k, [[] for _ in range(k)]
+            carried = _fill(free, rows, carried, lengths)
+            carried = sorted(carried + _fill(free, rows, buffer, lengths))
+            add([r for r in rows if r])
         return steps
 
     start, total = 0, 0

@@ -2,7 +2,8 @@
 counts, divided by a stated peak and model-FLOPs utilisation (MFU) per stage.
 
 Token counts come from the pairs' answer-length statistics when generation has run
-(`pairs/<domain>.parquet`: `ift_tokens`, `reasoning_tokens`) and from `Assumptions` otherwise;
+(`pairs/<domain>.parquet`: `ift_tokens`, `reasoning_tokens`) and from `Assumptions` otherwise
+(defaults: the released pairs' dataset card and the paper's Table 3, in Qwen tokens);
 every number used is printed beside the result. Training FLOPs use Eq. (2)-(3) exactly through
 two length moments (sum l and sum l^2, `flops.forward_coefficients`); generation, evaluation and
 judging use Eq. (6) at the mean lengths.
@@ -18,13 +19,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ponder import flops
 
-# Per domain, mean tokens (prompt, IFT answer, reasoning answer). Assumptions, not measurements:
-# Appendix D.1 shows only examples, in characters (Table 3 math: IFT 1,417-2,806 chars, reasoning
-# 11,225-26,747 chars, i.e. ~400-800 and ~3,200-7,600 tokens at ~3.5 chars/token). Override them
-# with measured values, or run generation first and they are read from the pairs.
+# Bytes per token of the teacher's vocabulary (Qwen2/Qwen3 BPE, 151,643 merges: `qwen.tiktoken` in
+# PyPI `dashscope`), measured with tiktoken and Qwen's split pattern (docs/cluster.md, "Estimate").
+# General: 4.04 on the teacher's own general answers (paper Table 2 excerpts, 2.2 kB), between the
+# paper's prose (3.58, 55 kB) and IFEval's GPT-4 responses (4.36, 661 kB); rounded to 4.0.
+GENERAL_BYTES_PER_TOKEN = 4.0
+# Math: IFT 2.42 on both MATH-500 solutions (265 kB) and Table 3's IFT excerpts (0.6 kB); reasoning
+# 3.09 on Table 3's reasoning excerpts (0.9 kB: only two traces, more prose than LaTeX).
+MATH_BYTES_PER_TOKEN = {"ift": 2.4, "reasoning": 3.1}
+# Per domain, mean tokens (prompt, IFT answer, reasoning answer), from public evidence:
 DEFAULT_LENGTHS = {
-    "general": {"prompt": 150, "ift": 500, "reasoning": 2200},
-    "math": {"prompt": 120, "ift": 900, "reasoning": 6000},
+    # Released general pairs' dataset card (When-Does-Reasoning-Matter/general-reasoning-ift-pairs,
+    # `dataset_info`, 990,098 examples): per example prompt 558, IFT 1,739, reasoning 10,365 bytes
+    # (split bytes: pairs = P+R+I, reasoning = P+R, ift = P+I), / GENERAL_BYTES_PER_TOKEN. Only
+    # 990,098 of the 1.3M generated (§2.2) were released; the study still pays for n = 1.3M.
+    "general": {"prompt": 140, "ift": 435, "reasoning": 2591},
+    # Appendix D Table 3, only two examples: prompts 59 and 41 tokens (tokenized); answers IFT
+    # 1,417 and 2,806 chars (mean 2,111.5 / 2.4), reasoning 11,225 and 26,747 (mean 18,986 / 3.1).
+    "math": {"prompt": 50, "ift": 880, "reasoning": 6125},
 }
 # Mean generated tokens at evaluation by (family, format) for IFT and reasoning students, set so
 # reasoning/IFT matches §4.2: ~7x on open-ended tasks, 10-15x on general multiple-choice.
@@ -40,13 +52,19 @@ class Assumptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     gpu: str = "H100 SXM, bf16 dense"
     peak_flops: float = Field(989e12, gt=0)  # NVIDIA H100 SXM datasheet, bf16 without sparsity
-    # Training at 16k packed tokens with DeepSpeed reaches ~30% MFU; decoding is memory-bound
-    # (weights and KV cache re-read per token), a few % at long contexts; judging is prefill-heavy.
+    # generate: Qwen3-235B-A22B in bf16, TP=8 on vLLM decodes ~830 output tok/s on 8xA100 (vllm
+    # PR #17715: 797-828, 5k in/1k out; issue #20890: ~900 on 8xA800, batch 32, 1k/1k), i.e.
+    # 2 x 22e9 active params x 830 / (8 x 312e12 A100 bf16 peak) = 1.5%, assumed to carry to H100.
+    # 2 x active params per token is what --method exact counts; the paper's Eq. (5) has no FFN.
+    # train 30%, eval 5%, judge 10%: assumptions (16k packed DeepSpeed training; memory-bound
+    # decoding of small students; prefill-heavy judging), no public measurement found.
     mfu: dict[str, float] = Field(
-        default_factory=lambda: {"generate": 0.05, "train": 0.30, "eval": 0.05, "judge": 0.10}
+        default_factory=lambda: {"generate": 0.015, "train": 0.30, "eval": 0.05, "judge": 0.10}
     )
     method: flops.Method = "paper"
-    lengths: dict[str, dict[str, float]] = Field(default_factory=lambda: dict(DEFAULT_LENGTHS))
+    lengths: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {dom: dict(v) for dom, v in DEFAULT_LENGTHS.items()}
+    )
     length_cv: float = Field(0.8, ge=0)  # spread of answer lengths: E[l^2] = mean^2 (1 + cv^2)
     chat_overhead: int = 10  # chat-template tokens around each training sample
     eval_prompt_tokens: int = 250  # Table 4 instruction + question (+ options); x4 when 3-shot
@@ -81,7 +99,8 @@ def _length_stats(cfg, run_dir: Path | None, a: Assumptions) -> dict[str, dict]:
         n = float(src.limit or src.n)
         assumed = a.lengths.get(dom, DEFAULT_LENGTHS["general"])
         pairs = Path(run_dir) / "pairs" / f"{dom}.parquet" if run_dir else None
-        stats = {"n": n, "prompt": assumed["prompt"], "source": "assumed"}
+        given = "published defaults" if assumed == DEFAULT_LENGTHS.get(dom) else "assumed"
+        stats = {"n": n, "prompt": assumed["prompt"], "source": given}
         for style in ("ift", "reasoning"):
             mean = assumed[style] + assumed["prompt"] + a.chat_overhead
             stats[style] = (n * mean, n * mean**2 * (1 + a.length_cv**2), assumed[style])

@@ -47,6 +47,7 @@ _NOT_CONTENT = {
     "request_timeout_s",
     "tensor_parallel_size",
     "shard_size",
+    "client_processes",
     "flops_model",
 }
 
@@ -134,34 +135,45 @@ async def run_streaming(lm, rows: Iterable[dict], cfg: StudyConfig, store: Shard
     """Async backends: at most `max_concurrency` requests in flight, at most that many rows
     pulled from the source ahead of the answers (backpressure: memory stays flat)."""
     limit = cfg.teacher.max_concurrency
-    sem = asyncio.Semaphore(limit)
+    sem = asyncio.Semaphore(limit)  # requests in flight
+    rows_open = asyncio.Semaphore(limit)  # rows pulled from the source and not yet answered
     buffer: list[dict] = []
     tasks: set[asyncio.Task] = set()
+    fatal: list[BaseException] = []
 
     async def call(req: GenRequest) -> GenResult:
         async with sem:
             return await lm.agenerate(req)
 
     async def one(row: dict) -> None:
-        ift, reasoning = await asyncio.gather(*(call(q) for q in make_requests(row, cfg)))
-        p = pair_row(row, ift, reasoning)
-        buffer.append(p)
-        tick(p)
-        if len(buffer) >= cfg.teacher.shard_size:
-            batch = buffer[:]
-            buffer.clear()
-            store.commit(batch)  # synchronous on purpose: no other task can touch the buffer
+        try:
+            ift, reasoning = await asyncio.gather(*(call(q) for q in make_requests(row, cfg)))
+            p = pair_row(row, ift, reasoning)
+            buffer.append(p)
+            tick(p)
+            if len(buffer) >= cfg.teacher.shard_size:
+                batch = buffer[:]
+                buffer.clear()
+                store.commit(batch)  # synchronous on purpose: no other task can touch the buffer
+        except Exception as e:  # fatal (bad API key, unknown model, disk full): stop the run
+            fatal.append(e)
+        finally:
+            rows_open.release()
 
     try:
         for row in rows:
-            while len(tasks) >= limit:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for t in done:
-                    t.result()  # surface a fatal error (bad API key, unknown model) at once
-                tasks -= done
-            tasks.add(asyncio.create_task(one(row)))
+            await rows_open.acquire()  # O(1) per row, unlike asyncio.wait over the open set
+            if fatal:
+                raise fatal[0]
+            task = asyncio.create_task(one(row))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
         for t in asyncio.as_completed(list(tasks)):
             await t
+            if fatal:
+                break
+        if fatal:
+            raise fatal[0]
     finally:
         for t in tasks:
             t.cancel()
@@ -220,6 +232,10 @@ def generate_domain(
                 store.commit(chunk)
                 for p in chunk:
                     bar.tick(p)
+        elif hasattr(lm, "agenerate") and cfg.teacher.client_processes > 1:
+            from ponder.clients import run_processes
+
+            run_processes(cfg, domain, run_dir, bar)
         elif hasattr(lm, "agenerate"):
             asyncio.run(run_streaming(lm, rows, cfg, store, bar.tick))
         else:
@@ -243,6 +259,7 @@ class _Progress:
     def __init__(self, domain: str, done: int, total: int, enabled: bool) -> None:
         self.domain, self.enabled, self.total = domain, enabled, total
         self.rows, self.tokens, self.errors, self.t0 = done, 0, 0, time.time()
+        self.done = done
         self._bar = None
 
     def __enter__(self) -> _Progress:
@@ -267,6 +284,12 @@ class _Progress:
                 self.domain, total=self.total, completed=self.rows, rate="0", errors=0
             )
         return self
+
+    def set_totals(self, rows: int, tokens: int, errors: int) -> None:
+        """Counts from client processes (clients.py), added to the rows done before."""
+        self.rows, self.tokens, self.errors = self.done + rows, tokens, errors
+        if self._bar is not None:
+            self._refresh()
 
     def tick(self, row: dict) -> None:
         self.rows += 1

@@ -8,6 +8,7 @@ this exact config". Stages do the work; this module only orders, skips and recor
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -158,27 +159,56 @@ def execute(cfg: StudyConfig, run_dir: Path, step: Step, steps: dict[str, Step])
     raise AssertionError(step.kind)
 
 
-def run_steps(cfg: StudyConfig, run_dir: Path, only: str | None = None) -> dict[str, float]:
-    """Run every step (or only one stage's), skipping finished ones; returns seconds per stage."""
+def _rank() -> int:
+    """This process's rank under torchrun / accelerate launch (0 when launched alone)."""
+    return int(os.environ.get("RANK", 0)) if int(os.environ.get("WORLD_SIZE", 1)) > 1 else 0
+
+
+def _wait_done(run_dir: Path, step: Step, poll_s: float) -> None:
+    # Under a multi-process launch only training runs on every rank (train_phase shards it);
+    # the other ranks wait for rank 0's completion record. If rank 0 dies, the launcher
+    # (torchrun, accelerate) stops the others.
+    while not step_done(run_dir, step):
+        time.sleep(poll_s)
+
+
+def run_steps(
+    cfg: StudyConfig, run_dir: Path, only: str | None = None, poll_s: float = 2.0
+) -> dict[str, float]:
+    """Run every step (or only one stage's), skipping finished ones; returns seconds per stage.
+
+    Rank-aware: under `torchrun` / `accelerate launch`, rank 0 runs and records every step and the
+    other ranks join only the training steps."""
     steps = {s.id: s for s in expand(cfg)}
+    rank = _rank()
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "study.yaml", dump_study(cfg))
+    if rank == 0:
+        atomic_write_text(run_dir / "study.yaml", dump_study(cfg))
     timings: dict[str, float] = {}
     for step in steps.values():
         if only and step.kind != only:
             continue
         if step_done(run_dir, step):
             continue
+        if rank and step.kind != "train":
+            _wait_done(run_dir, step, poll_s)
+            continue
+        if rank:
+            for d in step.depends_on:
+                _wait_done(run_dir, steps[d], poll_s)
         missing = [d for d in step.depends_on if not step_done(run_dir, steps[d])]
         if missing:
             raise PonderError(f"step {step.id} needs {missing[0]} first (run `ponder run`)")
-        console.print(f"[bold]▶ {step.id}[/bold]")
+        if rank == 0:
+            console.print(f"[bold]▶ {step.id}[/bold]")
         t0 = time.time()
         info = execute(cfg, run_dir, step, steps) or {}
         dt = time.time() - t0
         timings[step.kind] = timings.get(step.kind, 0.0) + dt
-        record_done(run_dir, step, dt, info)
-    _write_manifest(cfg, run_dir, steps, timings)
+        if rank == 0:
+            record_done(run_dir, step, dt, info)
+    if rank == 0:
+        _write_manifest(cfg, run_dir, steps, timings)
     return timings
 
 

@@ -28,11 +28,21 @@ IN_MEMORY_MERGE_BYTES = 2 << 30
 class ShardStore:
     """The committed shards of one artifact (`final`), valid for one config hash."""
 
-    def __init__(self, final: Path, cfg_hash: str, schema: pa.Schema) -> None:
+    def __init__(
+        self, final: Path, cfg_hash: str, schema: pa.Schema, series: str = "", owner: bool = True
+    ) -> None:
+        """`series` names this writer's shards (`shard-<series>NNNNNN`) when several processes
+        commit to one folder; only the `owner` validates, stamps and cleans the folder."""
         self.final = Path(final)
         self.dir = self.folder(self.final)
         self.schema = schema
+        self.series = series
         stamp = self.dir / "config.json"
+        if not owner:
+            if json.loads(stamp.read_text())["config_hash"] != cfg_hash:
+                raise RuntimeError(f"{self.dir}: shards of another config")
+            self._next = self._next_index()
+            return
         if self.dir.exists():
             try:
                 same = json.loads(stamp.read_text())["config_hash"] == cfg_hash
@@ -45,7 +55,11 @@ class ShardStore:
             tmp.unlink(missing_ok=True)
         if not stamp.exists():
             atomic_write_json(stamp, {"config_hash": cfg_hash})
-        self._next = 1 + max((int(p.stem.split("-")[1]) for p in self.shards()), default=-1)
+        self._next = self._next_index()
+
+    def _next_index(self) -> int:
+        mine = [p.stem.removeprefix("shard-" + self.series) for p in self.shards()]
+        return 1 + max((int(n) for n in mine if n.isdigit()), default=-1)
 
     @staticmethod
     def folder(final: Path) -> Path:
@@ -71,7 +85,7 @@ class ShardStore:
             return None
         rows = sorted(rows, key=lambda r: r["idx"])
         table = pa.Table.from_pylist(rows, schema=self.schema)
-        path = self.dir / f"shard-{self._next:06d}.parquet"
+        path = self.dir / f"shard-{self.series}{self._next:06d}.parquet"
         atomic_write_parquet(path, table)
         self._next += 1
         return path

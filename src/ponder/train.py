@@ -183,6 +183,7 @@ def train_phase(
         optimizer, len(steps), cfg.warmup_steps, cfg.decay_steps, cfg.final_lr_ratio
     )
     model, optimizer = accelerator.prepare(model, optimizer)
+    forward = torch.compile(model) if cfg.compile else model  # shares the parameters
     accelerator.register_for_checkpointing(scheduler)
     if cfg.report_to:
         accelerator.init_trackers(out_dir.name, config={**cfg.model_dump(), "lr": lr})
@@ -216,14 +217,17 @@ def train_phase(
         mine = step.micro[rank::world]
         total = torch.zeros((), device=accelerator.device)
         for j, rows in enumerate(mine):
-            batch = {n: t.to(accelerator.device) for n, t in collate(enc, rows, pad_id).items()}
+            # Compiled and packed: pad windows to the full window, one shape for every forward.
+            pad_to = cfg.max_seq_len if cfg.packing and cfg.compile else 0
+            batch = collate(enc, rows, pad_id, pad_to=pad_to)
+            batch = {n: t.to(accelerator.device) for n, t in batch.items()}
             slots += batch["input_ids"].numel()
             sync = j == len(mine) - 1
             with (
                 contextlib.nullcontext() if sync else accelerator.no_sync(model),
                 accelerator.autocast(),
             ):
-                out = model(**batch, use_cache=False, num_items_in_batch=step.answer_tokens)
+                out = forward(**batch, use_cache=False, num_items_in_batch=step.answer_tokens)
                 # DDP averages gradients over ranks; scale so the sum over ranks is the step mean.
                 accelerator.backward(out.loss * world)
             total += out.loss.detach()
@@ -235,7 +239,13 @@ def train_phase(
         optimizer.zero_grad(set_to_none=True)
         loss = accelerator.reduce(total, "sum").item()
         tokens_run += step.tokens
-        record = {"step": k + 1, "loss": loss, "lr": lr_now, "tokens": step.tokens}
+        record = {
+            "step": k + 1,
+            "loss": loss,
+            "lr": lr_now,
+            "tokens": step.tokens,
+            "elapsed_s": round(time.perf_counter() - t0, 4),  # since this process started
+        }
         if log_file:
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
@@ -274,6 +284,7 @@ def train_phase(
         "wsd_phases": list(wsd_phases(len(steps), cfg.warmup_steps, cfg.decay_steps)),
         "micro_batches_per_step": float(np.mean([len(s.micro) for s in steps])) / world,
         "world_size": world,
+        "distributed": accelerator.distributed_type.value,  # NO, MULTI_CPU, MULTI_GPU, FSDP, ...
         "precision": accelerator.mixed_precision,
         "device": str(accelerator.device),
         "wall_s": wall,

@@ -188,7 +188,7 @@ def estimate_cmd(
     for col in ("stage", "steps", "FLOPs", "MFU", "GPU-hours"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for r in result["stages"]:
-        table.add_row(r["stage"], str(r["steps"]), f"{r['flops']:.3e}", f"{r['mfu']:.0%}",
+        table.add_row(r["stage"], str(r["steps"]), f"{r['flops']:.3e}", f"{r['mfu']:.1%}",
                       f"{r['gpu_hours']:,.0f}")  # fmt: skip
     table.add_row("[bold]total[/bold]", "", f"{result['flops']:.3e}", "",
                   f"[bold]{result['gpu_hours']:,.0f}[/bold]")  # fmt: skip

@@ -1,10 +1,17 @@
 """Any OpenAI-compatible chat server (vLLM `vllm serve`, SGLang, hosted APIs) as an LM backend.
 
-Requests go through the official `openai` client's async API. The thinking toggle travels as
-`extra_body={"chat_template_kwargs": {"enable_thinking": ...}}` (Qwen3's switch, §2.2). Servers
-spell reasoning three ways: `message.reasoning` (current vLLM), `message.reasoning_content`
-(SGLang, older vLLM), or inline `<think>…</think>` in the content; all become Qwen3's own rendering
-`<think>\\n{reasoning}\\n</think>\\n\\n{answer}` (an unclosed trace keeps no `</think>`).
+Requests go through the official `openai` client's async API, with its aiohttp transport (the
+`openai[aiohttp]` extra) and its raw `client.post("/chat/completions")`: a plain dict body out, a
+JSON dict back. The typed `chat.completions.create` spends most of its CPU transforming the
+request and building response models: 2.9 ms per request against 0.8 ms this way (2-core CPU,
+loopback server), which caps one process near 350 instead of 1,000 requests/s. Status errors,
+timeouts and connection errors are the client's own exceptions either way.
+
+The thinking toggle is the body's `chat_template_kwargs: {"enable_thinking": ...}` (Qwen3's switch,
+§2.2; `extra_body` in the typed API). Servers spell reasoning three ways: `message.reasoning`
+(current vLLM), `message.reasoning_content` (SGLang, older vLLM), or inline `<think>…</think>` in
+the content; all become Qwen3's own rendering `<think>\\n{reasoning}\\n</think>\\n\\n{answer}`
+(an unclosed trace keeps no `</think>`).
 
 Several base URLs form a fleet: each request goes to the live server with the fewest requests in
 flight, and a server that refuses connections or times out is benched with an exponential
@@ -110,7 +117,11 @@ class OpenAILM:
 
         for s in self.servers:  # the client's connection pool belongs to one event loop
             s.client = openai.AsyncOpenAI(
-                base_url=s.url, api_key=self._key, max_retries=0, timeout=self.timeout
+                base_url=s.url,
+                api_key=self._key,
+                max_retries=0,
+                timeout=self.timeout,
+                http_client=openai.DefaultAioHttpClient(timeout=self.timeout),
             )
         self._loop = loop
 
@@ -125,41 +136,39 @@ class OpenAILM:
             await asyncio.sleep(max(0.01, min(s.down_until for s in self.servers) - now))
 
     # ---------------------------------------------------------------- one request
-    def _kwargs(self, req: GenRequest) -> dict:
-        kwargs = {
-            "model": self.model,
-            "messages": req.messages,
-            "temperature": req.temperature,
-            "top_p": req.top_p,
-            "max_tokens": req.max_tokens,  # always set: vLLM's own default is 16
-        }
+    def _body(self, req: GenRequest) -> dict:
+        """The chat-completions JSON body (what `create(..., extra_body=...)` would send)."""
+        body = dict(req.extra.get("extra_body") or {})
+        body.update(
+            model=self.model,
+            messages=req.messages,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            max_tokens=req.max_tokens,  # always set: vLLM's own default is 16
+        )
         if req.seed is not None:
-            kwargs["seed"] = req.seed
-        extra = dict(req.extra.get("extra_body") or {})
+            body["seed"] = req.seed
         if req.thinking is not None:
-            ctk = dict(extra.get("chat_template_kwargs") or {})
+            ctk = dict(body.get("chat_template_kwargs") or {})
             ctk["enable_thinking"] = req.thinking
-            extra["chat_template_kwargs"] = ctk
-        if extra:
-            kwargs["extra_body"] = extra
-        return kwargs
+            body["chat_template_kwargs"] = ctk
+        return body
 
     def _parse(self, resp, req: GenRequest) -> GenResult:
-        choices = getattr(resp, "choices", None)
-        if not choices or getattr(choices[0], "message", None) is None:
+        choices = resp.get("choices") if isinstance(resp, dict) else None
+        if not choices or not isinstance(choices[0], dict) or "message" not in choices[0]:
             raise Malformed("response has no choices[0].message")
-        choice, msg = choices[0], choices[0].message
-        extra = msg.model_extra or {}
-        reasoning = extra.get("reasoning") or extra.get("reasoning_content")
-        text, reasoning = normalise(msg.content, reasoning)
-        usage = resp.usage
+        choice, msg = choices[0], choices[0]["message"] or {}
+        reasoning = msg.get("reasoning") or msg.get("reasoning_content")
+        text, reasoning = normalise(msg.get("content"), reasoning)
+        usage = resp.get("usage") or {}
         return GenResult(
             id=req.id,
             text=text,
             reasoning=reasoning,
-            finish_reason=choice.finish_reason or "stop",
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            finish_reason=choice.get("finish_reason") or "stop",
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
         )
 
     async def agenerate(self, req: GenRequest) -> GenResult:
@@ -168,12 +177,12 @@ class OpenAILM:
 
         self._clients_for_this_loop()
         self.stats["requests"] += 1
-        kwargs, last = self._kwargs(req), ""
+        body, last = self._body(req), ""
         for attempt in range(self.max_retries + 1):
             server = await self._pick()
             server.inflight += 1
             try:
-                resp = await server.client.chat.completions.create(**kwargs)
+                resp = await server.client.post("/chat/completions", body=body, cast_to=object)
                 result = self._parse(resp, req)
                 server.failures = 0
                 return result
