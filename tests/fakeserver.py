@@ -9,7 +9,8 @@ uninterrupted one. Reusable by any test that needs a real HTTP server behind the
         srv.requests                             # every JSON body received, in order
 
 `style` picks how reasoning is spelled: "reasoning" (current vLLM), "reasoning_content" (SGLang,
-older vLLM) or "inline" (`<think>…</think>` in the content). Faults are injected per prompt by
+older vLLM) or "inline" (`<think>…</think>` in the content); "judge" answers Table 5 judge prompts
+with a scripted verdict (`judge_verdict`), "judge-no" always says no. Faults are injected per prompt by
 markers in its text, counted per (prompt, thinking) so retries see the next outcome:
   [429x2]   the first 2 attempts get 429, then success     [500x1] [503x3] likewise
   [badjsonx1] a 200 with a non-JSON body                   [nochoicex1] a 200 without choices
@@ -53,7 +54,7 @@ class FakeServer:
         api_key: str | None = None,
         capacity: int = 0,
     ) -> None:
-        assert style in ("reasoning", "reasoning_content", "inline"), style
+        assert style in ("reasoning", "reasoning_content", "inline", "judge", "judge-no"), style
         self.style, self.latency_s, self.hang_s = style, latency_s, hang_s
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
@@ -118,6 +119,15 @@ class FakeServer:
         return web.json_response(err, status=int(kind))
 
     def _completion(self, prompt: str, thinking: bool, body: dict) -> dict:
+        if self.style.startswith("judge"):
+            ok = self.style == "judge" and judge_verdict(prompt)
+            msg = {
+                "role": "assistant",
+                "content": f"Comparing the results. \\boxed{{{'yes' if ok else 'no'}}}",
+            }
+            return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
+                    "model": body.get("model", "fake"), "usage": None,
+                    "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}]}  # fmt: skip
         reasoning, answer = scripted_answer(prompt)
         finish = "stop"
         if "[length]" in prompt:  # cut mid-answer (IFT) or mid-thought (reasoning)
@@ -184,6 +194,14 @@ class FakeServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def judge_verdict(prompt: str) -> bool:
+    """A scripted judge for Table 5 prompts: the user answer's last \\boxed{} equals the ground
+    truth's result (for "B) option text", the letter)."""
+    answer, _, truth = prompt.partition("User Answer:")[2].partition("Ground Truth:")
+    boxed = re.findall(r"\\boxed\{([^{}]*)\}", answer)
+    return bool(boxed) and boxed[-1].strip() == truth.strip().split(")")[0].strip()
 
 
 def free_port() -> int:

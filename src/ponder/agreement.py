@@ -129,3 +129,48 @@ def disagreement_table(
     n = max(len(rule), 1)
     return {**cells, "agreement": 100.0 * (cells["both_correct"] + cells["both_wrong"]) / n,
             "examples": ex}  # fmt: skip
+
+
+def judge_agreement(run_dir):
+    """The report's judge section (Appendix D.3) from `judgements/<model>/<benchmark>.parquet`:
+    per benchmark the panel's Fleiss κ and the rule scorer vs judge-majority agreement, pooled
+    over every judged model; the pairwise judge MAE over benchmarks in the reading."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ponder.analysis import Analysis, skip
+
+    key, title, paper = "judges", "Judge agreement", "App. D.3"
+    files = sorted(Path(run_dir).glob("judgements/*/*.parquet"))
+    if not files:
+        return skip(key, title, paper, "no judgements (judge.enabled is off)")
+    rows, verdicts = [], {}
+    word = {"yes": True, "no": False}
+    for bench in sorted({f.stem for f in files}):
+        parts = []
+        for f in (f for f in files if f.stem == bench):
+            ev = Path(run_dir) / "evals" / f.parent.name / f.name
+            j = pd.read_parquet(f)
+            parts.append(j.merge(pd.read_parquet(ev, columns=["id", "correct"]), on="id"))
+        j = pd.concat(parts, ignore_index=True)
+        cols = [c for c in j.columns if c.startswith("judge:")]
+        votes = [[word.get(v) for v in r] for r in j[cols].itertuples(index=False)]
+        verdicts[bench] = {
+            c.removeprefix("judge:"): [r[i] for r in votes] for i, c in enumerate(cols)
+        }
+        table = disagreement_table(list(j["id"]), list(j["correct"]), list(j["judge_correct"]))
+        rows.append({"benchmark": bench, "items": len(j), "fleiss_kappa": fleiss_kappa(votes),
+                     "rule_judge_agreement": table["agreement"], "rule_only": table["rule_only"],
+                     "judge_only": table["judge_only"]})  # fmt: skip
+    table = pd.DataFrame(rows)
+    mae = judge_mae(verdicts)
+    pairs = "; ".join(f"{k} {v:.1f}" for k, v in mae.items() if k != "median")
+    reading = (
+        f"Rule scorer and judge majority agree on {table['rule_judge_agreement'].mean():.1f}% of "
+        f"items (mean over {len(table)} benchmarks); panel Fleiss κ "
+        f"{table['fleiss_kappa'].median():.2f} (median). Pairwise judge MAE in points: "
+        f"{pairs or 'one judge'}"
+        + (f" (median {mae['median']:.1f}; the paper: 0.9, 1.0, 1.8, median 1.2)." if mae else ".")
+    )
+    return Analysis(key, title, paper, reading=reading, table=table)

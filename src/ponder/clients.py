@@ -6,8 +6,9 @@ can serve. With `teacher.client_processes: P`, worker k of P answers the prompts
 is k mod P, with max_concurrency / P requests in flight and its own shard series
 (`shard-w<k>-NNNNNN.parquet`); the parent shows progress from shared counters and merges the
 shards as for one process. Resume is per row, as before: every worker skips ids already committed
-by any worker. Workers are forked (they inherit the loaded modules and start in milliseconds) and
-exit when their parent dies, so a killed run never leaves writers behind.
+by any worker. Workers are forked (they inherit the loaded modules and start in milliseconds)
+while no other Python thread runs (the progress bar's refresh thread is paused), and exit when
+their parent dies, so a killed run never leaves writers behind.
 """
 
 from __future__ import annotations
@@ -98,8 +99,12 @@ def run_processes(cfg, domain: str, run_dir: Path, bar) -> None:
         ctx.Process(target=_worker, args=(*args, k, p, counters, errors, os.getpid()), daemon=True)
         for k in range(p)
     ]
-    for proc in procs:
-        proc.start()
+    bar.pause()  # a thread holding a lock (stdout's) at fork time would hold it in the child
+    try:
+        for proc in procs:
+            proc.start()
+    finally:
+        bar.resume()
     try:
         while any(proc.is_alive() for proc in procs):
             time.sleep(_TICK_S / 5)

@@ -285,6 +285,15 @@ class _Progress:
             )
         return self
 
+    def pause(self) -> None:
+        """Stop the refresh thread (clients.py forks only while no other Python thread runs)."""
+        if self._bar is not None:
+            self._bar.stop()
+
+    def resume(self) -> None:
+        if self._bar is not None:
+            self._bar.start()
+
     def set_totals(self, rows: int, tokens: int, errors: int) -> None:
         """Counts from client processes (clients.py), added to the rows done before."""
         self.rows, self.tokens, self.errors = self.done + rows, tokens, errors

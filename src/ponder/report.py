@@ -21,6 +21,7 @@ import pandas as pd
 
 from ponder import analysis as A
 from ponder import efficiency as E
+from ponder.agreement import judge_agreement
 from ponder.analysis import Analysis
 from ponder.artifacts import atomic_write_json, atomic_write_text, code_version, write_manifest
 from ponder.figures import draw
@@ -34,6 +35,7 @@ def run_analyses(df: pd.DataFrame, run_dir: Path) -> list[Analysis]:
         E.headline(df), A.task_sensitivity(df), A.mono_phasic(df), A.seq_vs_mixed(df),
         A.ratio_gap(df), A.domain_adaptation(df), E.train_pareto(df), E.infer_pareto(df),
         A.length_by_correctness(df), E.early_stopping(df, run_dir), E.infer_scaling(df),
+        judge_agreement(run_dir),
     ]  # fmt: skip
 
 
@@ -48,7 +50,7 @@ def _fmt(v: object) -> str:
 def _tables(a: Analysis) -> list[dict]:
     """The numbers a reader wants beside a figure: headline, Fig. 1 points, fit parameters."""
     out = []
-    if a.key in ("headline", "fig1") and a.table is not None:
+    if a.key in ("headline", "fig1", "judges") and a.table is not None:
         out.append(dict(caption="values", header=list(a.table.columns),
                         rows=[[_fmt(v) for v in r] for r in a.table.itertuples(index=False)]))  # fmt: skip
     if a.fits:
@@ -146,7 +148,7 @@ def _numbers(analyses: list[Analysis]) -> dict:
             reading=a.reading,
             fits=a.fits,
             figures=a.figures,
-            table=records(a.table) if a.key in ("headline", "fig1") else None,
+            table=records(a.table) if a.key in ("headline", "fig1", "judges") else None,
         )  # fmt: skip
         for a in analyses
     }
