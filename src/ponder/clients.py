@@ -7,8 +7,8 @@ is k mod P, with max_concurrency / P requests in flight and its own shard series
 (`shard-w<k>-NNNNNN.parquet`); the parent shows progress from shared counters and merges the
 shards as for one process. Resume is per row, as before: every worker skips ids already committed
 by any worker. Workers are forked (they inherit the loaded modules and start in milliseconds)
-while no other Python thread runs (the progress bar's refresh thread is paused), and exit when
-their parent dies, so a killed run never leaves writers behind.
+before the progress bar starts its thread, and exit when their parent dies, so a killed run never
+leaves writers behind.
 """
 
 from __future__ import annotations
@@ -88,35 +88,45 @@ def _worker(
         raise SystemExit(1) from None
 
 
-def run_processes(cfg, domain: str, run_dir: Path, bar) -> None:
-    """Generate `domain` with `cfg.teacher.client_processes` forked workers; raise on failure."""
-    p = cfg.teacher.client_processes
-    ctx = mp.get_context("fork")
-    counters = ctx.Array("q", 3)  # rows, tokens, failed rows
-    errors = ctx.Queue()
-    args = (cfg.model_dump_json(), domain, str(run_dir))
-    procs = [
-        ctx.Process(target=_worker, args=(*args, k, p, counters, errors, os.getpid()), daemon=True)
-        for k in range(p)
-    ]
-    bar.pause()  # a thread holding a lock (stdout's) at fork time would hold it in the child
-    try:
-        for proc in procs:
+class ClientPool:
+    """`cfg.teacher.client_processes` forked workers generating one domain.
+
+    Started before any progress bar exists: forking while another Python thread (a bar's
+    refresh thread) holds a lock, such as stdout's, would leave that lock held in the child."""
+
+    def __init__(self, cfg, domain: str, run_dir: Path) -> None:
+        p = cfg.teacher.client_processes
+        ctx = mp.get_context("fork")
+        self.counters = ctx.Array("q", 3)  # rows, tokens, failed rows
+        self.errors = ctx.Queue()
+        args = (cfg.model_dump_json(), domain, str(run_dir))
+        self.procs = [
+            ctx.Process(
+                target=_worker,
+                args=(*args, k, p, self.counters, self.errors, os.getpid()),
+                daemon=True,
+            )
+            for k in range(p)
+        ]
+        for proc in self.procs:
             proc.start()
-    finally:
-        bar.resume()
-    try:
-        while any(proc.is_alive() for proc in procs):
-            time.sleep(_TICK_S / 5)
-            bar.set_totals(*counters[:])
-            if any(proc.exitcode not in (None, 0) for proc in procs):
-                break
-        bar.set_totals(*counters[:])
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-            proc.join()
-    if any(proc.exitcode != 0 for proc in procs):
-        msg = errors.get(timeout=5) if not errors.empty() else "a client process failed"
-        raise PonderError(msg.strip().splitlines()[-1] if "Traceback" in msg else msg)
+
+    def wait(self, bar) -> None:
+        """Show progress until every worker is done; raise PonderError if one failed."""
+        procs = self.procs
+        try:
+            while any(proc.is_alive() for proc in procs):
+                time.sleep(_TICK_S / 5)
+                bar.set_totals(*self.counters[:])
+                if any(proc.exitcode not in (None, 0) for proc in procs):
+                    break
+            bar.set_totals(*self.counters[:])
+        finally:
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+                proc.join()
+        if any(proc.exitcode != 0 for proc in procs):
+            errors = self.errors
+            msg = errors.get(timeout=5) if not errors.empty() else "a client process failed"
+            raise PonderError(msg.strip().splitlines()[-1] if "Traceback" in msg else msg)

@@ -226,16 +226,19 @@ def generate_domain(
         rows = (r for r in iter_prompts(cfg, domain) if r["id"] not in done)
         lm = make_teacher(cfg.teacher)
     total = source_size(cfg, domain) if progress else 0
+    pool = None
+    if hasattr(lm, "agenerate") and cfg.teacher.client_processes > 1:
+        from ponder.clients import ClientPool
+
+        pool = ClientPool(cfg, domain, run_dir)  # forked before the bar's thread exists
     with _Progress(domain, len(done), total, enabled=progress) as bar:
-        if lm is None:
+        if pool is not None:
+            pool.wait(bar)
+        elif lm is None:
             for chunk in _chunks(rows, cfg.teacher.shard_size):
                 store.commit(chunk)
                 for p in chunk:
                     bar.tick(p)
-        elif hasattr(lm, "agenerate") and cfg.teacher.client_processes > 1:
-            from ponder.clients import run_processes
-
-            run_processes(cfg, domain, run_dir, bar)
         elif hasattr(lm, "agenerate"):
             asyncio.run(run_streaming(lm, rows, cfg, store, bar.tick))
         else:
@@ -284,15 +287,6 @@ class _Progress:
                 self.domain, total=self.total, completed=self.rows, rate="0", errors=0
             )
         return self
-
-    def pause(self) -> None:
-        """Stop the refresh thread (clients.py forks only while no other Python thread runs)."""
-        if self._bar is not None:
-            self._bar.stop()
-
-    def resume(self) -> None:
-        if self._bar is not None:
-            self._bar.start()
 
     def set_totals(self, rows: int, tokens: int, errors: int) -> None:
         """Counts from client processes (clients.py), added to the rows done before."""
