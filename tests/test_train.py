@@ -268,6 +268,21 @@ def test_compiled_training_matches_eager(student, examples, tmp_path):
     assert clock == sorted(clock) and clock[-1] <= runs[True]["wall_s"]
 
 
+def test_tensorboard_logs_are_kept_with_the_checkpoint(student, examples, tmp_path):
+    pytest.importorskip("tensorboard")  # the dev extra installs it
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = CFG.model_copy(update={"report_to": ["tensorboard"], "max_tokens": 3000})
+    s = T.train_phase(student, examples, tmp_path / "run", cfg, lr=3e-3, seed=0, progress=False)
+    runs = [p.parent for p in (tmp_path / "run" / "tracking").rglob("events.out.tfevents.*")]
+    assert runs and not (tmp_path / "run.partial").exists()
+    acc = EventAccumulator(str(runs[0]))
+    acc.Reload()
+    losses = [e.value for e in acc.Scalars("loss")]
+    assert len(losses) == s["steps"]
+    np.testing.assert_allclose(losses, [r["loss"] for r in _log(tmp_path / "run")], rtol=1e-6)
+
+
 def test_resume_after_a_kill_matches_an_uninterrupted_run(
     student, examples, reference, tmp_path, monkeypatch
 ):

@@ -74,11 +74,16 @@ def _accelerator(cfg: TrainConfig, project_dir: Path):
     from accelerate import Accelerator
 
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and torch.cuda.is_available())
+    from accelerate.utils import ProjectConfiguration
+
+    # Trackers write under <work>/tracking; _finalize moves it into the checkpoint (work is
+    # deleted), so local TensorBoard / MLflow logs survive the run.
+    project = ProjectConfiguration(str(project_dir), logging_dir=str(project_dir / "tracking"))
     return Accelerator(
         cpu=not torch.cuda.is_available(),  # accelerate only forms a gloo group (torchrun) if told
         mixed_precision="bf16" if bf16 else "no",
         log_with=cfg.report_to or None,
-        project_dir=str(project_dir),
+        project_config=project,
     )
 
 
@@ -186,7 +191,12 @@ def train_phase(
     forward = torch.compile(model) if cfg.compile else model  # shares the parameters
     accelerator.register_for_checkpointing(scheduler)
     if cfg.report_to:
-        accelerator.init_trackers(out_dir.name, config={**cfg.model_dump(), "lr": lr})
+        # TensorBoard's hparams take only int, float, str and bool (None, lists fail)
+        hparams = {**cfg.model_dump(), "lr": lr}
+        hparams = {
+            k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in hparams.items()
+        }
+        accelerator.init_trackers(out_dir.name, config=hparams)
 
     work.mkdir(parents=True, exist_ok=True)
     log_path = work / "train_log.jsonl"
@@ -300,6 +310,10 @@ def train_phase(
 def _finalize(accelerator, model, tokenizer, work: Path, out_dir: Path, summary, lens) -> None:
     """Write model + tokenizer + log + summary into a temp dir and rename it onto `out_dir`."""
     state = accelerator.get_state_dict(model)  # gathers FSDP / ZeRO-3 shards on every rank
+    # Flush and close the trackers before their files move. Not accelerator.end_training(): it
+    # also destroys the process group, which the next training step of `ponder run` needs.
+    for tracker in accelerator.trackers:
+        tracker.finish()
     if accelerator.is_main_process:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -308,6 +322,8 @@ def _finalize(accelerator, model, tokenizer, work: Path, out_dir: Path, summary,
             tokenizer.save_pretrained(tmp)
             np.save(tmp / "seq_lens.npy", lens.astype(np.int32))
             shutil.copy(work / "train_log.jsonl", tmp / "train_log.jsonl")
+            if (work / "tracking").is_dir():
+                shutil.copytree(work / "tracking", tmp / "tracking")
             atomic_write_json(tmp / "train_summary.json", summary)
             if out_dir.exists():  # an unfinished earlier output (no summary): replace it
                 shutil.rmtree(out_dir)
@@ -317,5 +333,3 @@ def _finalize(accelerator, model, tokenizer, work: Path, out_dir: Path, summary,
             if tmp.exists():
                 shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
-    if accelerator.trackers:
-        accelerator.end_training()
