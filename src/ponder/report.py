@@ -26,6 +26,7 @@ from ponder.analysis import Analysis
 from ponder.artifacts import atomic_write_json, atomic_write_text, code_version, write_manifest
 from ponder.figures import draw
 
+TABLE_KEYS = ("headline", "fig1", "judges")  # analyses whose table is shown and saved
 QUOTE_CHARS = 1200  # long reasoning traces are cut in the page; the evals keep them whole
 
 
@@ -50,7 +51,7 @@ def _fmt(v: object) -> str:
 def _tables(a: Analysis) -> list[dict]:
     """The numbers a reader wants beside a figure: headline, Fig. 1 points, fit parameters."""
     out = []
-    if a.key in ("headline", "fig1", "judges") and a.table is not None:
+    if a.key in TABLE_KEYS and a.table is not None:
         out.append(dict(caption="values", header=list(a.table.columns),
                         rows=[[_fmt(v) for v in r] for r in a.table.itertuples(index=False)]))  # fmt: skip
     if a.fits:
@@ -148,7 +149,7 @@ def _numbers(analyses: list[Analysis]) -> dict:
             reading=a.reading,
             fits=a.fits,
             figures=a.figures,
-            table=records(a.table) if a.key in ("headline", "fig1", "judges") else None,
+            table=records(a.table) if a.key in TABLE_KEYS else None,
         )  # fmt: skip
         for a in analyses
     }

@@ -159,7 +159,7 @@ def execute(cfg: StudyConfig, run_dir: Path, step: Step, steps: dict[str, Step])
     raise AssertionError(step.kind)
 
 
-def _rank() -> int:
+def rank() -> int:
     """This process's rank under torchrun / accelerate launch (0 when launched alone)."""
     return int(os.environ.get("RANK", 0)) if int(os.environ.get("WORLD_SIZE", 1)) > 1 else 0
 
@@ -180,9 +180,9 @@ def run_steps(
     Rank-aware: under `torchrun` / `accelerate launch`, rank 0 runs and records every step and the
     other ranks join only the training steps."""
     steps = {s.id: s for s in expand(cfg)}
-    rank = _rank()
+    me = rank()
     run_dir.mkdir(parents=True, exist_ok=True)
-    if rank == 0:
+    if me == 0:
         atomic_write_text(run_dir / "study.yaml", dump_study(cfg))
     timings: dict[str, float] = {}
     for step in steps.values():
@@ -190,24 +190,24 @@ def run_steps(
             continue
         if step_done(run_dir, step):
             continue
-        if rank and step.kind != "train":
+        if me and step.kind != "train":
             _wait_done(run_dir, step, poll_s)
             continue
-        if rank:
+        if me:
             for d in step.depends_on:
                 _wait_done(run_dir, steps[d], poll_s)
         missing = [d for d in step.depends_on if not step_done(run_dir, steps[d])]
         if missing:
             raise PonderError(f"step {step.id} needs {missing[0]} first (run `ponder run`)")
-        if rank == 0:
+        if me == 0:
             console.print(f"[bold]▶ {step.id}[/bold]")
         t0 = time.time()
         info = execute(cfg, run_dir, step, steps) or {}
         dt = time.time() - t0
         timings[step.kind] = timings.get(step.kind, 0.0) + dt
-        if rank == 0:
+        if me == 0:
             record_done(run_dir, step, dt, info)
-    if rank == 0:
+    if me == 0:
         _write_manifest(cfg, run_dir, steps, timings)
     return timings
 

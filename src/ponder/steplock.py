@@ -154,7 +154,7 @@ def run_step(cfg, run_dir: Path, step_id: str, cluster: ClusterConfig | None = N
             return "done"
         t0 = time.time()
         info = execute(cfg, run_dir, step, steps) or {}
-        if record and int(os.environ.get("RANK", "0")) == 0:  # one record per distributed run
+        if record and runner.rank() == 0:  # one record per distributed run
             runner.record_done(run_dir, step, time.time() - t0, info)
         return "ran"
     finally:

@@ -72,10 +72,9 @@ def prepare_steps(tokenizer, examples: list[dict], cfg: TrainConfig, world_size:
 def _accelerator(cfg: TrainConfig, project_dir: Path):
     import torch
     from accelerate import Accelerator
-
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and torch.cuda.is_available())
     from accelerate.utils import ProjectConfiguration
 
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and torch.cuda.is_available())
     # Trackers write under <work>/tracking; _finalize moves it into the checkpoint (work is
     # deleted), so local TensorBoard / MLflow logs survive the run.
     project = ProjectConfiguration(str(project_dir), logging_dir=str(project_dir / "tracking"))
@@ -219,6 +218,8 @@ def train_phase(
         task = bar.add_task(f"train {out_dir.name}", total=len(steps), completed=start)
 
     model.train()
+    # Compiled and packed: pad windows to the full window, one shape for every forward.
+    pad_to = cfg.max_seq_len if cfg.packing and cfg.compile else 0
     slots = tokens_run = 0
     loss = float("nan")
     t0 = time.perf_counter()
@@ -227,8 +228,6 @@ def train_phase(
         mine = step.micro[rank::world]
         total = torch.zeros((), device=accelerator.device)
         for j, rows in enumerate(mine):
-            # Compiled and packed: pad windows to the full window, one shape for every forward.
-            pad_to = cfg.max_seq_len if cfg.packing and cfg.compile else 0
             batch = collate(enc, rows, pad_id, pad_to=pad_to)
             batch = {n: t.to(accelerator.device) for n, t in batch.items()}
             slots += batch["input_ids"].numel()
