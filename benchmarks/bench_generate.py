@@ -10,6 +10,7 @@ Each fake server (tests/fakeserver.py) runs in its own process and answers after
     server's batch limit; the ideal is then servers x capacity / latency), with C in flight in
     total, to show that the fleet multiplies server capacity.
 Usage: python benchmarks/bench_generate.py [--requests 6000] [--latency 0.05] [--concurrency 64]
+       [--processes 1,2] [--server-workers 1] [--fleet 1,2,4] [--capacity 8]
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ from ponder.generate import generate_domain  # noqa: E402
 
 
 def start_servers(
-    k: int, latency: float, capacity: int = 0
+    k: int, latency: float, capacity: int = 0, workers: int = 1
 ) -> tuple[list[subprocess.Popen], list[str]]:
     procs, urls = [], []
     for _ in range(k):
         port = free_port()
         cmd = [sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--port", str(port)]
         cmd += ["--latency", str(latency), "--capacity", str(capacity)]
+        cmd += ["--workers", str(workers)]
         procs.append(subprocess.Popen(cmd))
         urls.append(f"http://127.0.0.1:{port}/v1")
     for url in urls:
@@ -116,20 +118,36 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--capacity", type=int, default=8, help="per server, for the fleet runs")
     p.add_argument("--fleet", default="1,2,4")
+    p.add_argument("--processes", default="1,2", help="teacher.client_processes values to run")
+    p.add_argument(
+        "--server-workers",
+        type=int,
+        default=1,
+        help="processes behind the main server's port (on a many-core host, so that the "
+        "loopback server is not what limits the client)",
+    )
+    p.add_argument(
+        "--minimal-requests", type=int, default=0, help="requests for the minimal loops (0: same)"
+    )
     a = p.parse_args()
     ideal = a.concurrency / a.latency
     work = Path(tempfile.mkdtemp(prefix="bench-generate-"))
-    sizes = [int(k) for k in a.fleet.split(",")]
-    procs, urls = start_servers(1, a.latency)
-    procs_cap, urls_cap = start_servers(max(sizes), a.latency, a.capacity)
+    sizes = [int(k) for k in a.fleet.split(",") if k]
+    n_min = a.minimal_requests or a.requests
+    procs, urls = start_servers(1, a.latency, workers=a.server_workers)
+    procs_cap, urls_cap = start_servers(max(sizes, default=0), a.latency, a.capacity)
     try:
         asyncio.run(minimal_loop(urls[0], 200, a.concurrency))  # warm-up: imports, connections
-        base = asyncio.run(minimal_loop(urls[0], a.requests, a.concurrency))
-        raw = asyncio.run(minimal_loop(urls[0], a.requests, a.concurrency, raw=True))
-        ours = ponder_rate(urls, a.requests, a.concurrency, work)
-        two = ponder_rate(urls, a.requests, a.concurrency, work, processes=2)
+        base = asyncio.run(minimal_loop(urls[0], n_min, a.concurrency))
+        raw = asyncio.run(minimal_loop(urls[0], n_min, a.concurrency, raw=True))
+        rates = {
+            k: ponder_rate(urls, a.requests, a.concurrency, work, processes=k)
+            for k in (int(x) for x in a.processes.split(","))
+        }
         print(
-            f"{a.requests} requests, latency {a.latency * 1000:.0f} ms, concurrency {a.concurrency}"
+            f"{a.requests} requests ({n_min} for the minimal loops), latency "
+            f"{a.latency * 1000:.0f} ms, concurrency {a.concurrency}, "
+            f"{a.server_workers} server process(es)"
         )
         print(f"ideal (concurrency / latency):       {ideal:8.1f} req/s")
         print(
@@ -138,14 +156,13 @@ def main() -> None:
         print(
             f"minimal loop, raw post (aiohttp):    {raw:8.1f} req/s  ({raw / ideal:.0%} of ideal)"
         )
-        print(
-            f"ponder generate:                     {ours:8.1f} req/s  ({ours / ideal:.0%} of ideal, "
-            f"{ours / base:.2f}x the typed loop, {ours / raw:.2f}x the raw loop)"
-        )
-        print(
-            f"ponder generate, 2 client processes: {two:8.1f} req/s  ({two / ideal:.0%} of ideal, "
-            f"{two / base:.2f}x the typed loop, {two / raw:.2f}x the raw loop)"
-        )
+        for k, rate in rates.items():
+            print(
+                f"{f'ponder generate, {k} client process' + 'es' * (k > 1) + ':':36} "
+                f"{rate:8.1f} req/s  "
+                f"({rate / ideal:.0%} of ideal, {rate / base:.2f}x the typed loop, "
+                f"{rate / raw:.2f}x the raw loop)"
+            )
         one = None
         for k in sizes:
             rate = ponder_rate(urls_cap[:k], a.requests, a.concurrency, work)

@@ -24,8 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import hashlib
+import os
 import re
+import signal
 import socket
 import threading
 from collections import Counter
@@ -217,11 +221,25 @@ def main() -> None:
     p.add_argument("--latency", type=float, default=0.0)
     p.add_argument("--style", default="reasoning")
     p.add_argument("--capacity", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     a = p.parse_args()
+    for _ in range(a.workers - 1):  # SO_REUSEPORT: the kernel spreads connections over them
+        if os.fork() == 0:
+            with contextlib.suppress(OSError, AttributeError):  # die with the first process
+                ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+            break
     srv = FakeServer(
         style=a.style, latency_s=a.latency, port=a.port, record=False, capacity=a.capacity
     )
-    web.run_app(srv.app(), host="127.0.0.1", port=a.port, access_log=None, print=None, backlog=1024)
+    web.run_app(
+        srv.app(),
+        host="127.0.0.1",
+        port=a.port,
+        access_log=None,
+        print=None,
+        backlog=1024,
+        reuse_port=a.workers > 1,
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from _train_world import make_pairs, make_student
+from ponder import runtime
 from ponder import train as T
 from ponder.batching import IGNORE, Encoded, collate, encode, plan_steps
 from ponder.config import TrainConfig
@@ -197,6 +198,34 @@ def test_packed_examples_do_not_attend_to_each_other(student, tokenizer):
     torch.testing.assert_close(a[n0 : n0 + n1], ref, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize(
+    "attention, packing, expected",
+    [
+        ("auto", True, "sdpa"),  # no GPU here: never flash_attention_2
+        ("sdpa", True, "sdpa"),
+        ("eager", False, "eager"),
+        ("flex_attention", True, "train.attention: flex_attention has no CPU backward"),
+    ],
+)
+def test_attention_kernel_choice_on_cpu(attention, packing, expected):
+    cfg = TrainConfig(attention=attention, packing=packing)
+    if expected.startswith("train."):
+        with pytest.raises(PonderError, match=expected):
+            runtime.attention_kernel(cfg)
+    else:
+        assert runtime.attention_kernel(cfg) == expected
+
+
+def test_packing_refuses_a_transformers_without_packed_sequence_detection(monkeypatch):
+    import transformers.masking_utils as masking
+
+    monkeypatch.delattr(masking, "find_packed_sequence_indices")  # what transformers < 4.54 lacks
+    with pytest.raises(PonderError, match="train.packing: .*transformers>=4.54"):
+        runtime.attention_kernel(TrainConfig(packing=True))
+    # padded rows need no detection
+    assert runtime.attention_kernel(TrainConfig(packing=False)) == "sdpa"
+
+
 # ------------------------------------------------------------------ training runs
 def _log(out):
     return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
@@ -231,6 +260,11 @@ def test_summary_and_ledger(reference):
     log = _log(out)
     assert log[-1]["loss"] < log[0]["loss"]
     assert log[-1]["lr"] == pytest.approx(3e-4)  # 10% of the peak
+    assert s["attention"] == "sdpa"
+    # steady-state speed: the steps after the first T.WARM, timed by train_log's clock
+    span = log[-1]["elapsed_s"] - log[T.WARM - 1]["elapsed_s"]
+    steady = sum(r["tokens"] for r in log[T.WARM :]) / span
+    assert s["steady_tokens_per_s"] == pytest.approx(steady, rel=0.01)
 
 
 @pytest.mark.parametrize("update", [{"micro_batch_size": 4}, {"packing": True, "max_seq_len": 256}])
@@ -288,18 +322,18 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(
 ):
     ref_out, _ = reference
     cfg = CFG.model_copy(update={"save_every": 4})
-    real_save = T._save_checkpoint
+    real_save = runtime.save_checkpoint
 
     def save_then_die(acc, root, step, plan_hash):
         real_save(acc, root, step, plan_hash)
         if step == 8:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(T, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(runtime, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         T.train_phase(student, examples, tmp_path / "run", cfg, lr=3e-3, seed=0, progress=False)
     assert not (tmp_path / "run").exists()  # nothing a later run would trust
-    monkeypatch.setattr(T, "_save_checkpoint", real_save)
+    monkeypatch.setattr(runtime, "save_checkpoint", real_save)
     s = T.train_phase(student, examples, tmp_path / "run", cfg, lr=3e-3, seed=0, progress=False)
     assert s["resumed_from_step"] == 8
     np.testing.assert_allclose(

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ponder.artifacts import atomic_write_json, config_hash
+from ponder import runtime
+from ponder.artifacts import config_hash
 from ponder.batching import Encoded, collate, encode, plan_steps
 from ponder.config import TrainConfig
 from ponder.errors import PonderError
@@ -33,12 +31,7 @@ from ponder.schedule import default_lr, wsd_phases, wsd_scheduler
 
 __all__ = ["default_lr", "train_phase", "prepare_steps"]
 
-# Dense bf16 peak FLOP/s per GPU for MFU (vendor datasheets, no sparsity).
-GPU_PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
-
-
-def _gpu_peak(name: str) -> float | None:
-    return next((v for k, v in GPU_PEAK_BF16.items() if k in name), None)
+WARM = 3  # steps left out of the steady-state speed
 
 
 def _budget(examples: list[dict], epochs: float) -> list[dict]:
@@ -69,67 +62,6 @@ def prepare_steps(tokenizer, examples: list[dict], cfg: TrainConfig, world_size:
     return enc, steps
 
 
-def _accelerator(cfg: TrainConfig, project_dir: Path):
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration
-
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and torch.cuda.is_available())
-    # Trackers write under <work>/tracking; _finalize moves it into the checkpoint (work is
-    # deleted), so local TensorBoard / MLflow logs survive the run.
-    project = ProjectConfiguration(str(project_dir), logging_dir=str(project_dir / "tracking"))
-    return Accelerator(
-        cpu=not torch.cuda.is_available(),  # accelerate only forms a gloo group (torchrun) if told
-        mixed_precision="bf16" if bf16 else "no",
-        log_with=cfg.report_to or None,
-        project_config=project,
-    )
-
-
-def _latest_checkpoint(ckpt_root: Path, plan_hash: str) -> tuple[Path | None, int]:
-    best: tuple[Path | None, int] = (None, 0)
-    for d in ckpt_root.glob("step-*"):
-        meta = d / "ponder_state.json"
-        if meta.is_file() and json.loads(meta.read_text()).get("plan_hash") == plan_hash:
-            step = int(d.name.split("-")[1])
-            best = max(best, (d, step), key=lambda x: x[1])
-    return best
-
-
-def _save_checkpoint(accelerator, ckpt_root: Path, step: int, plan_hash: str) -> None:
-    """accelerate's full state (model, optimizer, scheduler, RNG) under step-N, atomically."""
-    tmp = ckpt_root / f".tmp-step-{step:07d}"
-    accelerator.save_state(str(tmp))
-    if accelerator.is_main_process:
-        (tmp / "ponder_state.json").write_text(json.dumps({"step": step, "plan_hash": plan_hash}))
-        final = ckpt_root / f"step-{step:07d}"
-        os.replace(tmp, final)
-        for old in ckpt_root.glob("step-*"):  # keep the newest only
-            if old != final:
-                shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
-def _load_model(init_dir: Path, cfg: TrainConfig):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    attn = "sdpa"
-    if torch.cuda.is_available():
-        with contextlib.suppress(ImportError):
-            import flash_attn  # noqa: F401  (varlen kernel over per-example position ids)
-
-            attn = "flash_attention_2"
-    tokenizer = AutoTokenizer.from_pretrained(init_dir)
-    model = AutoModelForCausalLM.from_pretrained(
-        init_dir, dtype=torch.float32, attn_implementation=attn
-    )
-    if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-    model.config.use_cache = False  # packed position ids isolate examples only without a cache
-    return tokenizer, model
-
-
 def train_phase(
     init_dir: Path,
     examples: list[dict],
@@ -157,11 +89,12 @@ def train_phase(
         torch.set_num_threads(cfg.threads)
     work = out_dir.with_name(out_dir.name + ".partial")
     ckpt_root = work / "checkpoints"
-    accelerator = _accelerator(cfg, work)
+    accelerator = runtime.make_accelerator(cfg, work)
     world, rank = accelerator.num_processes, accelerator.process_index
     set_seed(seed)
 
-    tokenizer, model = _load_model(init_dir, cfg)
+    tokenizer, model = runtime.load_model(init_dir, cfg)
+    kernel = model.config._attn_implementation  # before DDP/FSDP wrap the model
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     enc, steps = prepare_steps(tokenizer, examples, cfg, world_size=world)
     plan_hash = config_hash(
@@ -199,7 +132,7 @@ def train_phase(
 
     work.mkdir(parents=True, exist_ok=True)
     log_path = work / "train_log.jsonl"
-    ckpt, start = _latest_checkpoint(ckpt_root, plan_hash)
+    ckpt, start = runtime.latest_checkpoint(ckpt_root, plan_hash)
     log_lines: list[str] = []
     if ckpt is not None:
         accelerator.load_state(str(ckpt))
@@ -218,10 +151,13 @@ def train_phase(
         task = bar.add_task(f"train {out_dir.name}", total=len(steps), completed=start)
 
     model.train()
-    # Compiled and packed: pad windows to the full window, one shape for every forward.
-    pad_to = cfg.max_seq_len if cfg.packing and cfg.compile else 0
+    # Compiled (or flex attention, compiled per shape) and packed: pad windows to the full
+    # window, one shape for every forward.
+    compiled = cfg.compile or kernel == "flex_attention"
+    pad_to = cfg.max_seq_len if cfg.packing and compiled else 0
     slots = tokens_run = 0
     loss = float("nan")
+    clock: list[float] = []  # seconds since t0 at the end of each step run here
     t0 = time.perf_counter()
     for k in range(start, len(steps)):
         step = steps[k]
@@ -248,12 +184,13 @@ def train_phase(
         optimizer.zero_grad(set_to_none=True)
         loss = accelerator.reduce(total, "sum").item()
         tokens_run += step.tokens
+        clock.append(time.perf_counter() - t0)
         record = {
             "step": k + 1,
             "loss": loss,
             "lr": lr_now,
             "tokens": step.tokens,
-            "elapsed_s": round(time.perf_counter() - t0, 4),  # since this process started
+            "elapsed_s": round(clock[-1], 4),  # since this process started
         }
         if log_file:
             log_file.write(json.dumps(record) + "\n")
@@ -263,7 +200,7 @@ def train_phase(
         if bar:
             bar.update(task, advance=1, description=f"train {out_dir.name} loss {loss:.3f}")
         if cfg.save_every and (k + 1) % cfg.save_every == 0 and k + 1 < len(steps):
-            _save_checkpoint(accelerator, ckpt_root, k + 1, plan_hash)
+            runtime.save_checkpoint(accelerator, ckpt_root, k + 1, plan_hash)
     wall = time.perf_counter() - t0
     if bar:
         bar.stop()
@@ -295,40 +232,23 @@ def train_phase(
         "world_size": world,
         "distributed": accelerator.distributed_type.value,  # NO, MULTI_CPU, MULTI_GPU, FSDP, ...
         "precision": accelerator.mixed_precision,
+        "attention": kernel,
         "device": str(accelerator.device),
         "wall_s": wall,
     }
+    # Steady state: the steps after the first WARM run here (kernel choice, compiling, cache
+    # warm-up); on one H100 a flex-attention run spent 60 of its 65 s in the first steps.
+    steady = steps[start + WARM :]
+    if len(steady) >= 2:
+        span = clock[-1] - clock[WARM - 1]
+        steady_lens = np.concatenate([lens[st.examples] for st in steady])
+        summary["steady_tokens_per_s"] = float(steady_lens.sum() / span)
     if torch.cuda.is_available() and wall > 0 and len(run_lens):
-        peak = _gpu_peak(torch.cuda.get_device_name())
+        peak = runtime.gpu_peak(torch.cuda.get_device_name())
         achieved = train_flops(dims, run_lens, "exact") / wall
         summary["mfu"] = achieved / (peak * world) if peak else None
-    _finalize(accelerator, model, tokenizer, work, out_dir, summary, lens)
+        if peak and len(steady) >= 2:
+            achieved = train_flops(dims, steady_lens, "exact") / span
+            summary["steady_mfu"] = achieved / (peak * world)
+    runtime.finalize(accelerator, model, tokenizer, work, out_dir, summary, lens)
     return summary
-
-
-def _finalize(accelerator, model, tokenizer, work: Path, out_dir: Path, summary, lens) -> None:
-    """Write model + tokenizer + log + summary into a temp dir and rename it onto `out_dir`."""
-    state = accelerator.get_state_dict(model)  # gathers FSDP / ZeRO-3 shards on every rank
-    # Flush and close the trackers before their files move. Not accelerator.end_training(): it
-    # also destroys the process group, which the next training step of `ponder run` needs.
-    for tracker in accelerator.trackers:
-        tracker.finish()
-    if accelerator.is_main_process:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        try:
-            accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state)
-            tokenizer.save_pretrained(tmp)
-            np.save(tmp / "seq_lens.npy", lens.astype(np.int32))
-            shutil.copy(work / "train_log.jsonl", tmp / "train_log.jsonl")
-            if (work / "tracking").is_dir():
-                shutil.copytree(work / "tracking", tmp / "tracking")
-            atomic_write_json(tmp / "train_summary.json", summary)
-            if out_dir.exists():  # an unfinished earlier output (no summary): replace it
-                shutil.rmtree(out_dir)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(work, ignore_errors=True)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
-    accelerator.wait_for_everyone()
