@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import multiprocessing.connection
 import os
-import time
 import traceback
 from pathlib import Path
 
@@ -115,8 +115,9 @@ class ClientPool:
         """Show progress until every worker is done; raise PonderError if one failed."""
         procs = self.procs
         try:
-            while any(proc.is_alive() for proc in procs):
-                time.sleep(_TICK_S / 5)
+            while alive := [proc for proc in procs if proc.is_alive()]:
+                # wakes the moment a worker exits (a 0.1 s sleep cost ~1% of a 5 s benchmark run)
+                mp.connection.wait([proc.sentinel for proc in alive], timeout=_TICK_S / 5)
                 bar.set_totals(*self.counters[:])
                 if any(proc.exitcode not in (None, 0) for proc in procs):
                     break
