@@ -10,7 +10,7 @@ Each fake server (tests/fakeserver.py) runs in its own process and answers after
     server's batch limit; the ideal is then servers x capacity / latency), with C in flight in
     total, to show that the fleet multiplies server capacity.
 Usage: python benchmarks/bench_generate.py [--requests 6000] [--latency 0.05] [--concurrency 64]
-       [--processes 1,2] [--server-workers 1] [--fleet 1,2,4] [--capacity 8]
+       [--processes 1,2] [--server-workers 1] [--fleet 1,2,4] [--capacity 8] [--fleet-processes 1]
 """
 
 from __future__ import annotations
@@ -118,6 +118,9 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--capacity", type=int, default=8, help="per server, for the fleet runs")
     p.add_argument("--fleet", default="1,2,4")
+    p.add_argument(
+        "--fleet-processes", type=int, default=1, help="client processes for the fleet runs"
+    )
     p.add_argument("--processes", default="1,2", help="teacher.client_processes values to run")
     p.add_argument(
         "--server-workers",
@@ -165,11 +168,12 @@ def main() -> None:
             )
         one = None
         for k in sizes:
-            rate = ponder_rate(urls_cap[:k], a.requests, a.concurrency, work)
+            rate = ponder_rate(urls_cap[:k], a.requests, a.concurrency, work, a.fleet_processes)
             one = one or rate
             cap_ideal = min(a.concurrency, k * a.capacity) / a.latency
             print(
-                f"fleet of {k} (capacity {a.capacity} each): {rate:7.1f} req/s  "
+                f"fleet of {k} (capacity {a.capacity} each, {a.fleet_processes} client "
+                f"process(es)): {rate:7.1f} req/s  "
                 f"(ideal {cap_ideal:.0f}: {rate / cap_ideal:.0%}; {rate / one:.2f}x one server)"
             )
     finally:

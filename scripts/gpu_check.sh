@@ -32,7 +32,7 @@ want train-flex && stage train-flex 150 \
   python3 scripts/gpu_smoke_train.py --attention flex_attention
 # 16 cores: the loopback server gets 2 processes so that it is not what limits the client
 want generate && stage generate 120 python3 benchmarks/bench_generate.py \
-  --processes 1,2,4 --server-workers 2 --capacity 16
+  --processes 1,2,4 --server-workers 2 --capacity 16 --fleet-processes 4
 want generate-long && stage generate-long 120 python3 benchmarks/bench_generate.py \
   --requests 24000 --minimal-requests 6000 --processes 2,4 --server-workers 2 --fleet ""
 want hf-backend && stage hf-backend 60 \
