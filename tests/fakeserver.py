@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
 import hashlib
 import os
 import re
-import signal
 import socket
 import threading
 from collections import Counter
 
 from aiohttp import web
+
+from ponder.clients import die_with_parent
 
 _MARK = re.compile(r"\[(\d{3}|badjson|nochoice|hang)x(\d+)\]")
 
@@ -223,10 +222,10 @@ def main() -> None:
     p.add_argument("--capacity", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     a = p.parse_args()
+    first = os.getpid()
     for _ in range(a.workers - 1):  # SO_REUSEPORT: the kernel spreads connections over them
         if os.fork() == 0:
-            with contextlib.suppress(OSError, AttributeError):  # die with the first process
-                ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+            die_with_parent(first)
             break
     srv = FakeServer(
         style=a.style, latency_s=a.latency, port=a.port, record=False, capacity=a.capacity

@@ -26,7 +26,7 @@ from ponder.errors import PonderError
 _TICK_S = 0.5  # progress refresh and parent-alive check
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Linux: the kernel kills this worker the moment its parent dies (no overlap with a resumed
     run's workers); elsewhere a poll of the parent id does it within _TICK_S."""
     import ctypes
@@ -56,7 +56,7 @@ def _worker(
     from ponder.shards import ShardStore
     from ponder.sources import iter_prompts
 
-    _die_with_parent(parent)
+    die_with_parent(parent)
     try:
         cfg = StudyConfig.model_validate_json(cfg_json)
         share = -(-cfg.teacher.max_concurrency // p)

@@ -134,10 +134,10 @@ class TrainConfig(Strict):
     max_grad_norm: float = 1.0
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     gradient_checkpointing: bool = False
-    # Attention kernel. auto: flash_attention_2 when flash_attn is installed and a GPU is there
-    # (varlen over per-example position ids), else sdpa with the block-diagonal mask that
-    # transformers builds from the position ids. flex_attention skips the masked blocks but has
-    # no CPU backward in torch 2.13, so it is a GPU choice.
+    # Attention kernel (runtime.attention_kernel). auto: flash_attention_2 when flash_attn is
+    # installed and a GPU is there; else flex_attention on a GPU with packing (skips the masked
+    # blocks, no CPU backward in torch 2.13); else sdpa with the block-diagonal mask that
+    # transformers builds from the position ids.
     attention: Literal["auto", "sdpa", "flex_attention", "flash_attention_2", "eager"] = "auto"
     # torch.compile the model: fuses the element-wise ops around the matmuls (CPU, tiny-1.2m,
     # packed 256-token windows: 1.3x tokens/s after ~45 s of compiling). Pays off with packing,

@@ -155,9 +155,9 @@ def train_phase(
     # window, one shape for every forward.
     compiled = cfg.compile or kernel == "flex_attention"
     pad_to = cfg.max_seq_len if cfg.packing and compiled else 0
-    slots = tokens_run = 0
+    slots = 0
     loss = float("nan")
-    clock: list[float] = []  # seconds since t0 at the end of each step run here
+    t_warm = 0.0  # seconds since t0 when the first WARM steps run here had finished
     t0 = time.perf_counter()
     for k in range(start, len(steps)):
         step = steps[k]
@@ -183,14 +183,15 @@ def train_phase(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         loss = accelerator.reduce(total, "sum").item()
-        tokens_run += step.tokens
-        clock.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        if k - start == WARM - 1:
+            t_warm = elapsed
         record = {
             "step": k + 1,
             "loss": loss,
             "lr": lr_now,
             "tokens": step.tokens,
-            "elapsed_s": round(clock[-1], 4),  # since this process started
+            "elapsed_s": round(elapsed, 4),  # since this process started
         }
         if log_file:
             log_file.write(json.dumps(record) + "\n")
@@ -240,7 +241,7 @@ def train_phase(
     # warm-up); on one H100 a flex-attention run spent 60 of its 65 s in the first steps.
     steady = steps[start + WARM :]
     if len(steady) >= 2:
-        span = clock[-1] - clock[WARM - 1]
+        span = elapsed - t_warm  # last step end - WARM-th step end
         steady_lens = np.concatenate([lens[st.examples] for st in steady])
         summary["steady_tokens_per_s"] = float(steady_lens.sum() / span)
     if torch.cuda.is_available() and wall > 0 and len(run_lens):
