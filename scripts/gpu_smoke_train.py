@@ -43,7 +43,7 @@ DIMS = dict(
 def build(tmp: Path) -> Path:
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from ponder.students import build_tokenizer
+    from ponder.tiny.students import build_tokenizer
 
     words = [f"w{i}" for i in range(4000)]
     texts = [" ".join(random.sample(words, 50)) for _ in range(2000)]
@@ -117,8 +117,8 @@ def main() -> None:
         raise SystemExit("gpu_smoke_train: no CUDA device")
 
     from ponder.config import TrainConfig
-    from ponder.runtime import attention_kernel
-    from ponder.train import train_phase
+    from ponder.train.loop import train_phase
+    from ponder.train.runtime import attention_kernel
 
     rng = random.Random(0)
     tmp = Path(tempfile.mkdtemp(prefix="gpu_smoke_train."))

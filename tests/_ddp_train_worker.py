@@ -9,8 +9,8 @@ import torch.distributed as dist
 
 from _train_world import make_pairs
 from ponder.config import TrainConfig
-from ponder.mix import build_mix
-from ponder.train import train_phase
+from ponder.train.loop import train_phase
+from ponder.train.mix import build_mix
 
 if __name__ == "__main__":
     init_dir, out_dir, cfg_json = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]

@@ -1,7 +1,7 @@
 """Shared fixtures for the mix/train tests: synthetic teacher pairs and a tiny Qwen2 student.
 
 The task is FEASIBILITY's `(a+b)*c-d`: a short IFT answer and a ~4x longer reasoning answer per
-prompt, the length skew the tiny study has. Students come from `ponder.students` (the tiny
+prompt, the length skew the tiny study has. Students come from `ponder.tiny.students` (the tiny
 study's own builder), so the tests train exactly what the study trains.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ponder.config import StudentConfig
-from ponder.students import build_tokenizer, init_student
+from ponder.tiny.students import build_tokenizer, init_student
 
 
 def make_pairs(n: int, seed: int = 0, truncated: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -33,7 +33,7 @@ from collections import Counter
 
 from aiohttp import web
 
-from ponder.clients import die_with_parent
+from ponder.generate.pool import die_with_parent
 
 _MARK = re.compile(r"\[(\d{3}|badjson|nochoice|hang)x(\d+)\]")
 

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ponder import analysis as A
-from ponder import efficiency as E
 from ponder.errors import PonderError
-from ponder.fits import (
+from ponder.report import analyses as A
+from ponder.report import efficiency as E
+from ponder.report.fits import (
     SaturatingFit,
     fit_decode_cost,
     fit_loglinear,

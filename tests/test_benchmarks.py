@@ -7,17 +7,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ponder.benchmarks import BenchItem, list_benchmarks, load_benchmark
 from ponder.errors import PonderError
+from ponder.evaluate.benchmarks import BenchItem, list_benchmarks, load_benchmark
 
 FIX = Path(__file__).parent / "fixtures" / "eval"
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+from _paths import DATA  # noqa: E402
 PAPER_12 = ["winogrande", "openbookqa", "mmlu-misc", "squad", "coqa", "ifeval",
             "aqua-rat", "mmlu-math", "mmlu-pro-math", "gsm8k", "math-500", "aime"]  # fmt: skip
 EXTENDED_6 = ["mmlu-pro-law", "consumer-qa", "mmlu-pro-code", "c-code-summarization",
               "mmlu-pro-physics", "scibench"]  # fmt: skip
 TINY = ["tiny-general-mc", "tiny-general-oe", "tiny-math-mc", "tiny-math-oe"]
-DEFS = Path(__file__).resolve().parents[1] / "src" / "ponder" / "benchmarks"
+from _paths import RESOURCES  # noqa: E402
+
+DEFS = RESOURCES / "benchmarks"
 pytestmark = pytest.mark.filterwarnings("ignore:.*the definition expects:UserWarning")
 TABLE4 = yaml.safe_load((DEFS.parent / "prompts" / "table4.yaml").read_text())
 
@@ -38,15 +40,25 @@ def test_definition_is_complete(name):
     assert spec["instruction"] in TABLE4[section]
 
 
-@pytest.mark.realdata
-@pytest.mark.parametrize(
-    ("name", "key"),
-    [("gsm8k", "gsm8k"), ("squad", "squad"), ("winogrande", "winogrande"), ("ifeval", "ifeval")],
-)
-def test_table4_texts_are_the_papers(name, key):
-    paper = (DATA.parent / "paper.md").read_text()
-    text = TABLE4["paper"][key].replace("\\boxed{}", "<code>\\boxed{}</code> ")
-    assert text.strip() in paper
+BOXED = "Make sure to put the answer (and only answer) inside \\boxed{}."
+# Table 4 of the paper (Appendix D.2), transcribed by hand: the instruction of each benchmark.
+PAPER_TABLE4 = {
+    "gsm8k": f"Solve the following math problem. {BOXED}",
+    "winogrande": "Given a sentence with a blank (...) and two possible options, choose the option "
+    f"that correctly fills the blank so that the sentence makes the most logical sense. {BOXED}",
+    "openbookqa": "Select the option that best completes the scenario based on everyday reasoning "
+    f"about cause and effect. {BOXED}",
+    "squad": "Read the passage and answer the question by selecting the text span from the passage "
+    f"that best answers it. {BOXED}",
+    "mmlu_misc": "Answer the following multiple-choice question by selecting the option that best "
+    f"fits the correct knowledge. {BOXED}",
+    "ifeval": "Answer the following instruction.",
+}
+
+
+@pytest.mark.parametrize(("key", "text"), sorted(PAPER_TABLE4.items()))
+def test_table4_data_file_holds_the_papers_instructions(key, text):
+    assert TABLE4["paper"][key] == text
 
 
 def test_missing_data_names_the_file_and_the_hub_alternative(tmp_path):
@@ -91,7 +103,7 @@ def test_limit_is_a_seeded_subsample_in_file_order():
 
 
 def test_tiny_families_are_benchmarks(monkeypatch):
-    from ponder import world
+    from ponder.tiny import world
 
     def fake_items(family, n, seed):
         mc = family.endswith("mc")

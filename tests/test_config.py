@@ -4,7 +4,7 @@ import pytest
 
 from ponder.config import apply_override, load_study
 from ponder.errors import PonderError
-from ponder.study import expand, grid_rows, model_runs
+from ponder.pipeline.steps import expand, grid_rows, model_runs
 
 
 def test_builtin_tiny_study_loads_and_expands():

@@ -10,7 +10,7 @@ import pytest
 
 from _cli import run_cli
 from ponder.config import StudyConfig, load_study
-from ponder.estimate import (
+from ponder.pipeline.estimate import (
     DEFAULT_LENGTHS,
     GENERAL_BYTES_PER_TOKEN,
     MATH_BYTES_PER_TOKEN,

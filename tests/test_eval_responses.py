@@ -14,7 +14,7 @@ from ponder.cli import _register_all, app
 from ponder.errors import PonderError
 
 FIX = Path(__file__).parent / "fixtures" / "eval"
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+from _paths import DATA  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:.*the definition expects:UserWarning")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ponder.extract import Extraction, extract_answer, normalize_mc, strip_think
+from ponder.evaluate.extract import Extraction, extract_answer, normalize_mc, strip_think
 
 FIX = Path(__file__).parent / "fixtures" / "eval"
 EXTRACTION = yaml.safe_load((FIX / "extraction_cases.yaml").read_text())

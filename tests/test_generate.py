@@ -18,15 +18,15 @@ import pytest
 import yaml
 
 from fakeserver import FakeServer, free_port, scripted_answer
-from ponder.artifacts import read_manifest
 from ponder.config import StudyConfig
 from ponder.errors import PonderError
 from ponder.flops import infer_flops, resolve_model
-from ponder.generate import generate_domain, pairs_hash, pairs_path
+from ponder.generate.run import generate_domain, pairs_hash, pairs_path
+from ponder.generate.sources import iter_prompts, prompt_id
 from ponder.lm.scripted import count_tokens
-from ponder.sources import iter_prompts, prompt_id
+from ponder.rundir import read_manifest
 
-BENCH = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+from _paths import DATA as BENCH  # noqa: E402
 CONTRACT = ["id", "prompt", "ift", "reasoning", "ift_tokens", "reasoning_tokens"]
 CONTRACT += ["ift_finish", "reasoning_finish", "prompt_tokens", "ift_truncated"]
 CONTRACT += ["reasoning_truncated", "ift_error", "reasoning_error"]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from ponder.judge import JudgeInput, JudgePanel, answer_tail, majority, parse_verdict, render
+from ponder.evaluate.judge import (
+    JudgeInput,
+    JudgePanel,
+    answer_tail,
+    majority,
+    parse_verdict,
+    render,
+)
 from ponder.lm.base import GenResult
 
 
@@ -117,13 +124,13 @@ def test_panel_names_are_unique_and_an_empty_panel_is_refused():
     ],
 )
 def test_fleiss_kappa(ratings, kappa):
-    from ponder.agreement import fleiss_kappa
+    from ponder.evaluate.stats import fleiss_kappa
 
     assert fleiss_kappa(ratings) == pytest.approx(kappa)
 
 
 def test_judge_mae_is_the_mean_over_benchmarks_of_accuracy_gaps():
-    from ponder.agreement import judge_mae
+    from ponder.evaluate.stats import judge_mae
 
     verdicts = {
         "gsm8k": {"llama": [True, True, False, False], "gpt-oss": [True, True, True, False]},
@@ -133,7 +140,7 @@ def test_judge_mae_is_the_mean_over_benchmarks_of_accuracy_gaps():
 
 
 def test_bootstrap_cis_cover_the_point_and_pairing_tightens_the_difference():
-    from ponder.agreement import accuracy_ci, paired_diff_ci
+    from ponder.evaluate.stats import accuracy_ci, paired_diff_ci
 
     a = [i % 5 != 0 for i in range(200)]  # 80%
     b = [x if i % 20 else not x for i, x in enumerate(a)]  # the same answers, 10 items flipped
@@ -145,7 +152,7 @@ def test_bootstrap_cis_cover_the_point_and_pairing_tightens_the_difference():
 
 
 def test_disagreement_table_counts_and_examples():
-    from ponder.agreement import disagreement_table
+    from ponder.evaluate.stats import disagreement_table
 
     t = disagreement_table(["a", "b", "c", "d"], [True, True, False, False],
                            [True, False, True, None], extracted=["1", "2", "3", "4"])  # fmt: skip

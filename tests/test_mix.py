@@ -6,7 +6,7 @@ import pytest
 
 from _train_world import make_pairs
 from ponder.errors import PonderError
-from ponder.mix import build_mix, examples_from_frame, mix_format, mix_frame, reasoning_subset
+from ponder.train.mix import build_mix, examples_from_frame, mix_format, mix_frame, reasoning_subset
 
 PAIRS = make_pairs(1000)
 

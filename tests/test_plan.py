@@ -13,12 +13,20 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from _paths import RESOURCES as RESOURCE_DIR
 
 from _cli import run_cli
 from ponder.config import load_study
 from ponder.errors import PonderError
-from ponder.plan import PlannedStep, Resources, check_order, load_cluster, plan, render_slurm
-from ponder.steplock import StepLock, lock_path, run_step
+from ponder.pipeline.plan import (
+    PlannedStep,
+    Resources,
+    check_order,
+    load_cluster,
+    plan,
+    render_slurm,
+)
+from ponder.pipeline.worker import StepLock, lock_path, run_step
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +94,7 @@ def test_training_memory_and_launch_config_scale_with_student(paper_plan):
     big = next(s for s in paper_plan if s.id.startswith("train:qwen2.5-14b")).resources
     assert small.accelerate_config == "ddp.yaml"
     assert big.accelerate_config == "fsdp.yaml"
-    launch = Path(__file__).resolve().parents[1] / "src" / "ponder" / "launch"
+    launch = RESOURCE_DIR / "launch"
     assert (launch / small.accelerate_config).is_file() and (
         launch / big.accelerate_config
     ).is_file()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ponder.report import build_report
+from ponder.report.build import build_report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "run"
 GOLDEN = FIXTURE.parent / "golden.json"

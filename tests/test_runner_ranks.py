@@ -3,9 +3,9 @@ ranks join only the training steps and wait for rank 0's records of everything e
 
 from __future__ import annotations
 
-from ponder import runner
 from ponder.config import load_study
-from ponder.study import expand
+from ponder.pipeline import runner
+from ponder.pipeline.steps import expand
 
 
 def _fake_rank0(run_dir, done: list):

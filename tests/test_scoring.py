@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ponder import scoring
-from ponder.benchmarks import load_benchmark
+from ponder.evaluate.benchmarks import load_benchmark
+from ponder.evaluate import scorers as scoring
 
 FIX = Path(__file__).parent / "fixtures" / "eval"
 CASES = yaml.safe_load((FIX / "scorer_cases.yaml").read_text())
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+from _paths import DATA  # noqa: E402
 MC_OPTIONS = ["one", "two", "four", "eight"]
 
 

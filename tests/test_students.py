@@ -2,8 +2,8 @@
 
 import pytest
 
-from ponder import students, world
 from ponder.config import StudentConfig
+from ponder.tiny import students, world
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from _train_world import make_pairs, make_student
-from ponder import runtime
-from ponder import train as T
-from ponder.batching import IGNORE, Encoded, collate, encode, plan_steps
 from ponder.config import TrainConfig
 from ponder.errors import PonderError
-from ponder.mix import build_mix
-from ponder.schedule import default_lr, wsd_factor, wsd_phases
+from ponder.train.batching import IGNORE, Encoded, collate, encode, plan_steps
+from ponder.train import loop as T
+from ponder.train import runtime
+from ponder.train.mix import build_mix
+from ponder.train.schedule import default_lr, wsd_factor, wsd_phases
 
 PAIRS = make_pairs(160)
 CFG = TrainConfig(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-import ponder.study
+import ponder.pipeline.steps
 from ponder.cli import _register_all, app
 
 
@@ -23,7 +23,7 @@ from ponder.cli import _register_all, app
 def test_stage_commands_call_run_stage(monkeypatch, argv, call):
     calls = []
     monkeypatch.setattr(
-        ponder.study,
+        ponder.pipeline.steps,
         "run_stage",
         lambda s, study, out, overrides: calls.append((s, study, out, overrides)),
         raising=False,

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from _train_world import make_pairs, make_student
-from ponder.mix import build_mix
-from ponder.train import train_phase
+from ponder.train.loop import train_phase
+from ponder.train.mix import build_mix
 from test_train import CFG
 
 HERE = Path(__file__).resolve().parent

@@ -2,9 +2,9 @@
 
 import pytest
 
-from ponder import world
 from ponder.lm.base import GenRequest
 from ponder.lm.scripted import ScriptedTeacher
+from ponder.tiny import world
 
 
 @pytest.mark.parametrize("family", world.FAMILIES)

@@ -7,7 +7,6 @@ values are errors that name the field; the CLI turns them into one line and exit
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ponder.errors import PonderError
+from ponder.resources import resource
 
 
 class Strict(BaseModel):
@@ -258,7 +258,7 @@ class StudyConfig(Strict):
 
 # ---------------------------------------------------------------- loading
 def builtin_studies() -> list[str]:
-    files = resources.files("ponder") / "studies"
+    files = resource("studies")
     return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
 
 
@@ -269,7 +269,7 @@ def _read_yaml(study: str | Path) -> tuple[dict, str]:
             raise PonderError(f"study file not found: {path}")
         text, source = path.read_text(encoding="utf-8"), str(path)
     else:
-        f = resources.files("ponder") / "studies" / f"{study}.yaml"
+        f = resource("studies") / f"{study}.yaml"
         if not f.is_file():
             known = ", ".join(builtin_studies())
             raise PonderError(f"unknown built-in study {study!r} (known: {known})")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +25,7 @@ import numpy as np
 import yaml
 
 from ponder.errors import PonderError
+from ponder.resources import resource
 
 Method = Literal["paper", "exact"]
 METHODS: tuple[str, ...] = ("paper", "exact")
@@ -94,7 +94,7 @@ class ModelDims:
 @cache
 def builtin_models() -> dict[str, dict[str, Any]]:
     """Built-in model table (`src/ponder/data/models.yaml`: published config.json values)."""
-    text = resources.files("ponder").joinpath("data/models.yaml").read_text(encoding="utf-8")
+    text = resource("data", "models.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 

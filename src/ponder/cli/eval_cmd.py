@@ -56,8 +56,8 @@ def read_responses(path: Path, limit: int | None = None, seed: int = 0) -> list[
 
 def score_responses(bench, rows: list[tuple[int, dict]], source: str) -> tuple[dict, list[dict]]:
     """Score matched rows with the benchmark's rule scorer: (summary, per-item verdicts)."""
-    from ponder.agreement import accuracy_ci
-    from ponder.benchmarks import find_item
+    from ponder.evaluate.benchmarks import find_item
+    from ponder.evaluate.stats import accuracy_ci
 
     matched = [(find_item(bench, row, n, source), row) for n, row in rows]  # all errors first
     verdicts = []
@@ -68,7 +68,7 @@ def score_responses(bench, rows: list[tuple[int, dict]], source: str) -> tuple[d
     acc, lo, hi = accuracy_ci([v["correct"] for v in verdicts])
     summary: dict = {"benchmark": bench.name, "n": n, "accuracy": acc, "ci95": [lo, hi]}
     if bench.scorer == "ifeval":
-        from ponder.ifeval import IFEvalResult, aggregate
+        from ponder.evaluate.ifeval import IFEvalResult, aggregate
 
         summary.update(aggregate([IFEvalResult(v["follow_strict"], v["follow_loose"]) for v in verdicts]))  # fmt: skip
     if bench.scorer in ("squad", "coqa"):
@@ -80,7 +80,7 @@ def score_responses(bench, rows: list[tuple[int, dict]], source: str) -> tuple[d
 
 
 def _write_verdicts(out: Path, verdicts: list[dict]) -> None:
-    from ponder.artifacts import atomic_write_parquet, atomic_write_text
+    from ponder.rundir import atomic_write_parquet, atomic_write_text
 
     if out.suffix == ".parquet":
         import pyarrow as pa
@@ -125,7 +125,7 @@ def eval_(
     set_: SetOpt = None,
 ) -> None:
     """Score existing answers (--benchmark + --responses), or run a study's eval stage."""
-    from ponder.benchmarks import list_benchmarks, load_benchmark
+    from ponder.evaluate.benchmarks import list_benchmarks, load_benchmark
 
     if list_:
         console.print("\n".join(list_benchmarks()))
@@ -133,7 +133,7 @@ def eval_(
     if responses is None:
         if benchmark is not None:
             raise PonderError("--benchmark needs --responses (a study's benchmarks come from its config)")  # fmt: skip
-        from ponder.runner import run_stage
+        from ponder.pipeline.runner import run_stage
 
         run_stage("eval", study, out, set_ or [])
         return
@@ -161,7 +161,7 @@ def eval_(
 
 def judge(study: StudyArg = None, out: Annotated[Optional[str], typer.Option("--out", help="Run directory.")] = None, set_: SetOpt = None) -> None:  # noqa: UP045  # fmt: skip
     """Run the study's judge stage: the panel's verdicts on every evaluated answer."""
-    from ponder.runner import run_stage
+    from ponder.pipeline.runner import run_stage
 
     run_stage("judge", study, out, set_ or [])
 

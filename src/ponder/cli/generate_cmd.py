@@ -47,7 +47,7 @@ def generate_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Generate IFT and reasoning answers for every prompt: runs/<study>/pairs/<domain>.parquet."""
-    from ponder.generate import generate_domain
+    from ponder.generate.run import generate_domain
 
     cfg = load_study(study, overrides or [])
     run_dir = out or Path(cfg.out_dir) / cfg.name

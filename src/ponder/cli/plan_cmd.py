@@ -40,7 +40,7 @@ console = Console(highlight=False)
 
 def _load(study: str, set_: list[str] | None, cluster: str | None):
     from ponder.config import load_study
-    from ponder.plan import load_cluster
+    from ponder.pipeline.plan import load_cluster
 
     return load_study(study, set_ or []), load_cluster(cluster)
 
@@ -58,13 +58,13 @@ def plan_cmd(
 ) -> None:
     """List the study's steps (generation shards, mixes, training runs, evaluations, judging,
     report) with dependencies and resources; --slurm DIR writes the sbatch scripts."""
-    from ponder.plan import plan, render_slurm, stage_order
-    from ponder.study import run_dir_for
+    from ponder.pipeline.plan import plan, render_slurm, stage_order
+    from ponder.pipeline.steps import run_dir_for
 
     cfg, cl = _load(study, set_, cluster)
     steps = plan(cfg, cl)
     if slurm:
-        from ponder.plan import _template
+        from ponder.pipeline.plan import _template
 
         cluster_file = Path(slurm) / "cluster.yaml"
         text = Path(cluster).read_text() if cluster else _template("cluster.yaml")
@@ -116,8 +116,8 @@ def step_cmd(
 ) -> None:
     """Run one step: skipped when done, refused until its dependencies are, locked against
     other workers."""
-    from ponder.steplock import run_step
-    from ponder.study import run_dir_for
+    from ponder.pipeline.steps import run_dir_for
+    from ponder.pipeline.worker import run_step
 
     cfg, cl = _load(study, set_, cluster)
     run_dir = run_dir_for(cfg, out)
@@ -140,8 +140,8 @@ def step_cmd(
     status = run_step(cfg, run_dir, step_id, cl, wait=wait, lock=not no_lock,
                       stale_after_s=stale_after, execute=execute, record=record)  # fmt: skip
     if launcher and status == "ran":
-        from ponder import runner
-        from ponder.steplock import plan_steps_for_run
+        from ponder.pipeline import runner
+        from ponder.pipeline.worker import plan_steps_for_run
 
         step = next(s for s in plan_steps_for_run(cfg, cl) if s.id == step_id)
         if not runner.step_done(run_dir, step):
@@ -165,8 +165,8 @@ def estimate_cmd(
     from pydantic import ValidationError
 
     from ponder.config import apply_override, load_study
-    from ponder.estimate import Assumptions, estimate
-    from ponder.study import run_dir_for
+    from ponder.pipeline.estimate import Assumptions, estimate
+    from ponder.pipeline.steps import run_dir_for
 
     cfg = load_study(study, set_ or [])
     data = Assumptions().model_dump()

@@ -17,7 +17,7 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="Run directory holding results.parquet.")],
 ) -> None:
     """Write RUN_DIR/report/index.html (+ PNG figures, report.md, numbers.json)."""
-    from ponder.report import build_report
+    from ponder.report.build import build_report
 
     if not run_dir.is_dir():
         raise PonderError(f"RUN_DIR {run_dir}: not a directory")

@@ -27,7 +27,7 @@ def validate(study: StudyArg = None, set_: SetOpt = None) -> None:
     """Check a study config and print its expanded grid (students × domains × ratios × schedules ×
     benchmarks)."""
     from ponder.config import load_study
-    from ponder.study import expand, grid_rows
+    from ponder.pipeline.steps import expand, grid_rows
 
     cfg = load_study(study, set_ or [])
     rows = grid_rows(cfg)
@@ -51,8 +51,8 @@ def validate(study: StudyArg = None, set_: SetOpt = None) -> None:
 def run(study: StudyArg = None, out: OutOpt = None, set_: SetOpt = None) -> None:
     """Run a whole study (default: the built-in tiny study); finished steps are skipped."""
     from ponder.config import load_study
-    from ponder.runner import run_steps
-    from ponder.study import run_dir_for
+    from ponder.pipeline.runner import run_steps
+    from ponder.pipeline.steps import run_dir_for
 
     cfg = load_study(study, set_ or [])
     run_dir = run_dir_for(cfg, out)

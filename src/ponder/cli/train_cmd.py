@@ -18,7 +18,7 @@ SET_HELP = "Override a config key: a.b=value (repeatable), e.g. train.packing=tr
 
 
 def _stage(stage: str, study: str | None, out: Path | None, overrides: list[str] | None) -> None:
-    from ponder.study import run_stage  # lazy: keeps `ponder --help` fast
+    from ponder.pipeline.steps import run_stage  # lazy: keeps `ponder --help` fast
 
     run_stage(stage, study, out=str(out) if out else None, overrides=list(overrides or []))
 

@@ -34,7 +34,7 @@ class ScriptedTeacher:
     name = "scripted"
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
-        from ponder.world import solve
+        from ponder.tiny.world import solve
 
         out = []
         for r in requests:

@@ -1,0 +1,198 @@
+"""Assemble a study's report: every analysis, its PNG figures, `index.html`, `report.md`.
+
+`build_report(run_dir)` reads `results.parquet` (and `evals/`, `study.yaml`, `manifest.json` when
+present), runs the paper's analyses in its order, draws their figures beside the page, and writes
+a self-contained `report/index.html` (inline CSS, relative PNG links, no network request), a short
+`report/report.md` and `report/numbers.json` (the readings, fits and headline numbers).
+Model outputs are escaped by Jinja2's autoescape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from ponder.evaluate.stats import judge_agreement
+from ponder.report.analyses import Analysis
+from ponder.report import analyses as A
+from ponder.report import efficiency as E
+from ponder.report.figures import draw
+from ponder.rundir import atomic_write_json, atomic_write_text, code_version, write_manifest
+
+TABLE_KEYS = ("headline", "fig1", "judges")  # analyses whose table is shown and saved
+QUOTE_CHARS = 1200  # long reasoning traces are cut in the page; the evals keep them whole
+
+
+def run_analyses(df: pd.DataFrame, run_dir: Path) -> list[Analysis]:
+    """All analyses in the paper's order; each either has a reading or a reason it was skipped."""
+    return [
+        E.headline(df), A.task_sensitivity(df), A.mono_phasic(df), A.seq_vs_mixed(df),
+        A.ratio_gap(df), A.domain_adaptation(df), E.train_pareto(df), E.infer_pareto(df),
+        A.length_by_correctness(df), E.early_stopping(df, run_dir), E.infer_scaling(df),
+        judge_agreement(run_dir),
+    ]  # fmt: skip
+
+
+def _fmt(v: object) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "–"
+    if isinstance(v, float | np.floating):
+        return f"{v:.3g}" if abs(v) >= 1e4 or abs(v) < 1e-3 and v != 0 else f"{v:.3f}"
+    return str(v)
+
+
+def _tables(a: Analysis) -> list[dict]:
+    """The numbers a reader wants beside a figure: headline, Fig. 1 points, fit parameters."""
+    out = []
+    if a.key in TABLE_KEYS and a.table is not None:
+        out.append(dict(caption="values", header=list(a.table.columns),
+                        rows=[[_fmt(v) for v in r] for r in a.table.itertuples(index=False)]))  # fmt: skip
+    if a.fits:
+        f = pd.DataFrame(a.fits)
+        cap = ("saturating fit f(x)=α+β(1−exp(−γx^δ)) by MAE (Appendix E); cap = teacher "
+               "accuracy bound on α+β" if a.key == "fig7" else "log-linear fit y=αx^β")  # fmt: skip
+        out.append(dict(caption=cap, header=list(f.columns),
+                        rows=[[_fmt(v) for v in r] for r in f.itertuples(index=False)]))  # fmt: skip
+    return out
+
+
+def _examples(analyses: list[Analysis], df: pd.DataFrame, run_dir: Path) -> list[dict]:
+    """IFT and reasoning answers to one item of the benchmark where reasoning gained most."""
+    fig1 = next(a for a in analyses if a.key == "fig1")
+    if fig1.skipped:
+        return []
+    top = fig1.table.iloc[0]
+    rows = A.endpoints(df, A.primary_domain(df))
+    rows = rows[(rows["benchmark"] == top["benchmark"]) & (rows["student"] == top["student"])]
+    evs = {}
+    for _, r in rows.iterrows():
+        path = run_dir / "evals" / r["models"][0] / f"{top['benchmark']}.parquet"
+        if path.exists():
+            ev = pd.read_parquet(path)
+            if {"id", "response", "correct"} <= set(ev.columns) and len(ev):
+                evs[(r["fmt"], r["models"][0])] = ev.set_index("id")
+    if not evs:
+        return []
+    common = sorted(set.intersection(*(set(ev.index) for ev in evs.values())))
+    # Prefer an item the reasoning student gets right and the IFT student wrong: Fig. 1's gain.
+    want = [i for i in common if all(bool(ev.loc[i, "correct"]) == (fmt == "reasoning")
+                                     for (fmt, _), ev in evs.items())]  # fmt: skip
+    item = (want or common or [None])[0]
+    if item is None:
+        return []
+    out = []
+    for (_, model), ev in sorted(evs.items()):
+        resp = str(ev.loc[item, "response"])
+        out.append(dict(
+            model=model, benchmark=top["benchmark"], id=item, correct=bool(ev.loc[item, "correct"]),
+            tokens=_fmt(ev.loc[item, "tokens"]) if "tokens" in ev.columns else "?",
+            response=resp if len(resp) <= QUOTE_CHARS else resp[:QUOTE_CHARS] + " […]",
+        ))  # fmt: skip
+    return out
+
+
+def _provenance(run_dir: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    man_path = run_dir / "manifest.json"
+    man = {}
+    if man_path.exists():
+        try:
+            man = json.loads(man_path.read_text())
+        except json.JSONDecodeError:
+            man = {"manifest.json": "unreadable (not JSON)"}
+    rows = [("run directory", str(run_dir.resolve())), ("report code version", code_version())]
+    for k in ("code_version", "config_hash", "hardware", "host", "python"):
+        if k in man:
+            rows.append((f"study {k.replace('_', ' ')}", str(man[k])))
+    rows.append(("report built on", f"{platform.node()} ({platform.platform()})"))
+    stages = man.get("stages", {})
+    if isinstance(stages, dict):
+        stage_rows = [(str(k), _fmt(float(v)) if isinstance(v, int | float) else str(v))
+                      for k, v in stages.items()]  # fmt: skip
+    else:
+        stage_rows = []
+    return rows, stage_rows
+
+
+def _markdown(analyses: list[Analysis], name: str) -> str:
+    lines = [f"# ponder report: {name}", "", "Figures and the full page: `index.html`.", ""]
+    head = analyses[0]
+    if not head.skipped:
+        t = head.table
+        lines += ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
+        lines += ["| " + " | ".join(_fmt(v) for v in r) + " |" for r in t.itertuples(index=False)]
+        lines.append("")
+    for a in analyses:
+        lines.append(f"## {a.title} ({a.paper})")
+        lines.append(f"Skipped: {a.skipped}." if a.skipped else a.reading)
+        lines += [f"![{a.paper}]({f})" for f in a.figures] + [""]
+    return "\n".join(lines)
+
+
+def _numbers(analyses: list[Analysis]) -> dict:
+    def records(t: pd.DataFrame | None) -> list[dict] | None:
+        if t is None:
+            return None
+        return json.loads(t.to_json(orient="records", double_precision=10))
+
+    return {
+        a.key: dict(
+            title=a.title,
+            paper=a.paper,
+            skipped=a.skipped,
+            reading=a.reading,
+            fits=a.fits,
+            figures=a.figures,
+            table=records(a.table) if a.key in TABLE_KEYS else None,
+        )  # fmt: skip
+        for a in analyses
+    }
+
+
+def build_report(run_dir: Path) -> Path:
+    """Draw every analysis the study supports into RUN_DIR/report/; return index.html's path.
+
+    Idempotent: rebuilding overwrites every file atomically and removes figures of analyses
+    that no longer apply.
+    """
+    started = time.time()
+    run_dir = Path(run_dir)
+    df = A.load_results(run_dir)
+    out = run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    analyses = run_analyses(df, run_dir)
+    for a in analyses:
+        a.figures = draw(a, out)
+    keep = {f for a in analyses for f in a.figures}
+    for stale in out.glob("*.png"):
+        if stale.name not in keep:
+            stale.unlink()
+    study_yaml = run_dir / "study.yaml"
+    name = run_dir.name
+    prov, stages = _provenance(run_dir)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("ponder.resources", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined,
+    )  # fmt: skip
+    html = env.get_template("report.html.j2").render(
+        study_name=name, code_version=code_version(), n_rows=len(df),
+        n_models=sum(len(m) for m in df.drop_duplicates(A.CONFIG)["models"]),
+        n_benchmarks=df["benchmark"].nunique(),
+        analyses=[dict(key=a.key, title=a.title, paper=a.paper, skipped=a.skipped,
+                       reading=a.reading, figures=a.figures, tables=_tables(a))
+                  for a in analyses],
+        examples=_examples(analyses, df, run_dir), provenance=prov, stages=stages,
+        study_yaml=study_yaml.read_text(encoding="utf-8") if study_yaml.exists() else "",
+    )  # fmt: skip
+    index = atomic_write_text(out / "index.html", html)
+    atomic_write_text(out / "report.md", _markdown(analyses, name))
+    atomic_write_json(out / "numbers.json", _numbers(analyses))
+    digest = hashlib.sha256((run_dir / "results.parquet").read_bytes()).hexdigest()[:16]
+    write_manifest(index, digest, started, figures=sorted(keep))
+    return index
