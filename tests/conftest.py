@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from _paths import REAL_DATA
 
 SKIP_REAL = pytest.mark.skip(

@@ -12,6 +12,7 @@ from ponder.evaluate.benchmarks import BenchItem, list_benchmarks, load_benchmar
 
 FIX = Path(__file__).parent / "fixtures" / "eval"
 from _paths import DATA  # noqa: E402
+
 PAPER_12 = ["winogrande", "openbookqa", "mmlu-misc", "squad", "coqa", "ifeval",
             "aqua-rat", "mmlu-math", "mmlu-pro-math", "gsm8k", "math-500", "aime"]  # fmt: skip
 EXTENDED_6 = ["mmlu-pro-law", "consumer-qa", "mmlu-pro-code", "c-code-summarization",

@@ -15,6 +15,7 @@ from ponder.errors import PonderError
 
 FIX = Path(__file__).parent / "fixtures" / "eval"
 from _paths import DATA  # noqa: E402
+
 pytestmark = pytest.mark.filterwarnings("ignore:.*the definition expects:UserWarning")
 
 

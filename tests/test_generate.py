@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from _paths import DATA as BENCH  # noqa: E402
 from fakeserver import FakeServer, free_port, scripted_answer
 from ponder.config import StudyConfig
 from ponder.errors import PonderError
@@ -26,7 +27,6 @@ from ponder.generate.sources import iter_prompts, prompt_id
 from ponder.lm.scripted import count_tokens
 from ponder.rundir import read_manifest
 
-from _paths import DATA as BENCH  # noqa: E402
 CONTRACT = ["id", "prompt", "ift", "reasoning", "ift_tokens", "reasoning_tokens"]
 CONTRACT += ["ift_finish", "reasoning_finish", "prompt_tokens", "ift_truncated"]
 CONTRACT += ["reasoning_truncated", "ift_error", "reasoning_error"]

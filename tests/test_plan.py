@@ -10,12 +10,11 @@ import socket
 import subprocess
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from _paths import RESOURCES as RESOURCE_DIR
 
 from _cli import run_cli
+from _paths import RESOURCES as RESOURCE_DIR
 from ponder.config import load_study
 from ponder.errors import PonderError
 from ponder.pipeline.plan import (

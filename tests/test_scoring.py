@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ponder.evaluate.benchmarks import load_benchmark
 from ponder.evaluate import scorers as scoring
+from ponder.evaluate.benchmarks import load_benchmark
 
 FIX = Path(__file__).parent / "fixtures" / "eval"
 CASES = yaml.safe_load((FIX / "scorer_cases.yaml").read_text())
 from _paths import DATA  # noqa: E402
+
 MC_OPTIONS = ["one", "two", "four", "eight"]
 
 

@@ -12,9 +12,9 @@ import torch
 from _train_world import make_pairs, make_student
 from ponder.config import TrainConfig
 from ponder.errors import PonderError
-from ponder.train.batching import IGNORE, Encoded, collate, encode, plan_steps
 from ponder.train import loop as T
 from ponder.train import runtime
+from ponder.train.batching import IGNORE, Encoded, collate, encode, plan_steps
 from ponder.train.mix import build_mix
 from ponder.train.schedule import default_lr, wsd_factor, wsd_phases
 

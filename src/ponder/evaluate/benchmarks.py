@@ -27,8 +27,8 @@ from pathlib import Path
 import yaml
 
 from ponder.errors import PonderError
-from ponder.evaluate.extract import LETTERS, extract_answer, strip_think
 from ponder.evaluate import scorers as scoring
+from ponder.evaluate.extract import LETTERS, extract_answer, strip_think
 from ponder.resources import resource
 
 TINY_FAMILIES = ("general-mc", "general-oe", "math-mc", "math-oe")

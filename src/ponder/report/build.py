@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from ponder.evaluate.stats import judge_agreement
-from ponder.report.analyses import Analysis
 from ponder.report import analyses as A
 from ponder.report import efficiency as E
+from ponder.report.analyses import Analysis
 from ponder.report.figures import draw
 from ponder.rundir import atomic_write_json, atomic_write_text, code_version, write_manifest
 

@@ -25,8 +25,8 @@ import numpy as np
 from ponder.config import TrainConfig
 from ponder.errors import PonderError
 from ponder.rundir import config_hash
-from ponder.train.batching import Encoded, collate, encode, plan_steps
 from ponder.train import runtime
+from ponder.train.batching import Encoded, collate, encode, plan_steps
 from ponder.train.schedule import default_lr, wsd_phases, wsd_scheduler
 
 __all__ = ["default_lr", "train_phase", "prepare_steps"]
