@@ -105,7 +105,7 @@ def ponder_rate(urls: list[str], n: int, concurrency: int, work: Path, processes
     )
     run = Path(tempfile.mkdtemp(dir=work))
     t = time.perf_counter()
-    summary = generate_domain(cfg, "x", run, progress=False)
+    summary = generate_domain(cfg, "x", run / "x.parquet", "bench", progress=False)
     dt = time.perf_counter() - t
     assert summary["rows"] == n // 2 and summary["failed"] == 0, summary
     return n / dt

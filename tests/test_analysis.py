@@ -22,6 +22,7 @@ from ponder.report.fits import (
     frontier_steps,
     pareto_mask,
 )
+from ponder.rundir import RunDir
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "run"
 
@@ -178,7 +179,7 @@ def test_optional_columns_default_and_unsupported_analyses_say_why(tmp_path):
         "fig1": A.task_sensitivity(df).skipped, "fig3": A.seq_vs_mixed(df).skipped,
         "fig4": A.ratio_gap(df).skipped, "fig5": A.domain_adaptation(df).skipped,
         "fig8": A.length_by_correctness(df).skipped, "fig6": E.train_pareto(df).skipped,
-        "fig15": E.early_stopping(df, tmp_path).skipped, "fig17": E.infer_scaling(df).skipped,
+        "fig15": E.early_stopping(df, RunDir(tmp_path)).skipped, "fig17": E.infer_scaling(df).skipped,
         "headline": E.headline(df).skipped,
     }  # fmt: skip
     assert reasons == {

@@ -4,7 +4,8 @@ import pytest
 
 from ponder.config import apply_override, load_study
 from ponder.errors import PonderError
-from ponder.pipeline.steps import expand, grid_rows, model_runs
+from ponder.pipeline.steps import expand, grid_rows
+from ponder.records import model_runs
 
 
 def test_builtin_tiny_study_loads_and_expands():
@@ -62,14 +63,14 @@ def test_overrides_reach_nested_fields_and_list_items():
 def test_biphasic_arms_chain_from_the_first_phase():
     cfg = load_study("tiny", ["grid=[{students: [tiny-0.1m], phases: "
                               "[{domain: general, ratios: [0, 1]}, {domain: math, ratios: [0, 1]}]}]"])  # fmt: skip
-    runs = {r["model"]: r for r in model_runs(cfg)}
+    runs = {r.model: r for r in model_runs(cfg)}
     arms = [m for m in runs if "+" in m]
     assert len(arms) == 4  # the paper's Figure 5 arms
     arm = runs["tiny-0.1m_general-r0+math-r1_sequential"]
-    assert arm["parent"] == "tiny-0.1m_general-r0_sequential"
-    assert runs[arm["parent"]]["parent"] is None
+    assert arm.parent == "tiny-0.1m_general-r0_sequential"
+    assert runs[arm.parent].parent is None
     steps = {s.id: s for s in expand(cfg)}
-    assert steps[f"train:{arm['model']}"].depends_on[0] == f"train:{arm['parent']}"
+    assert steps[f"train:{arm.model}"].depends_on[0] == f"train:{arm.parent}"
 
 
 def test_step_hashes_change_only_downstream_of_a_change():
@@ -85,5 +86,5 @@ def test_step_hashes_change_only_downstream_of_a_change():
 
 def test_mono_phasic_extremes_do_not_duplicate_across_schedules():
     cfg = load_study("tiny", ["grid.0.schedules=[sequential, mixed]"])
-    models = [r["model"] for r in model_runs(cfg)]
+    models = [r.model for r in model_runs(cfg)]
     assert len(models) == len(set(models)) == 7

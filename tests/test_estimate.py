@@ -17,6 +17,7 @@ from ponder.pipeline.estimate import (
     Assumptions,
     estimate,
 )
+from ponder.rundir import RunDir
 
 # Qwen2.5-0.5B: V=151936, d=896, d_ff=4864, h=14, N_l=24. Qwen3-235B-A22B (active): V=151936,
 # d=4096, d_ff=8x1536, h=64, N_l=94.
@@ -93,7 +94,7 @@ def test_measured_pair_lengths_replace_assumptions(tmp_path):
     pairs = pd.DataFrame({"ift_tokens": [300, 500] * 500, "reasoning_tokens": [1000, 3000] * 500})
     (tmp_path / "pairs").mkdir()
     pairs.to_parquet(tmp_path / "pairs" / "general.parquet")
-    result = estimate(small_study(), tmp_path, FLAT)
+    result = estimate(small_study(), RunDir(tmp_path), FLAT)
     assert result["lengths"]["general"]["source"].endswith("general.parquet")
     assert result["lengths"]["general"]["reasoning"] == 2000
     by_hand = 3 * 500 * (eq1(*Q05, 400) + eq1(*Q05, 600) + eq1(*Q05, 1100) + eq1(*Q05, 3100))

@@ -22,10 +22,14 @@ from fakeserver import FakeServer, free_port, scripted_answer
 from ponder.config import StudyConfig
 from ponder.errors import PonderError
 from ponder.flops import infer_flops, resolve_model
-from ponder.generate.run import generate_domain, pairs_hash, pairs_path
+from ponder.generate.dryrun import estimate_domain
+from ponder.generate.run import generate_domain as _generate_domain
 from ponder.generate.sources import iter_prompts, prompt_id
 from ponder.lm.scripted import count_tokens
-from ponder.rundir import read_manifest
+from ponder.pipeline import ledger
+from ponder.pipeline.runner import run_steps
+from ponder.pipeline.steps import expand, pairs_content
+from ponder.rundir import RunDir, config_hash, read_manifest
 
 CONTRACT = ["id", "prompt", "ift", "reasoning", "ift_tokens", "reasoning_tokens"]
 CONTRACT += ["ift_finish", "reasoning_finish", "prompt_tokens", "ift_truncated"]
@@ -45,6 +49,19 @@ def study(teacher: dict | None = None, **domains) -> StudyConfig:
     )
 
 
+def pairs_path(run_dir: Path, domain: str) -> Path:
+    return RunDir(run_dir).pairs(domain)
+
+
+def pairs_hash(cfg: StudyConfig, domain: str) -> str:
+    return config_hash(pairs_content(cfg, domain))
+
+
+def generate_domain(cfg: StudyConfig, domain: str, run_dir: Path, **kw) -> dict:
+    """The generate stage alone, into `run_dir`'s pairs file."""
+    return _generate_domain(cfg, domain, pairs_path(run_dir, domain), pairs_hash(cfg, domain), **kw)
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -61,18 +78,20 @@ def test_world_domain_one_row_per_prompt_with_both_answers(tmp_path):
     assert df["reasoning"].str.startswith("<think>").all()
     assert (df["reasoning_tokens"] > df["ift_tokens"]).all()
     assert summary["failed"] == summary["truncated"] == 0
-    assert read_manifest(pairs_path(tmp_path, "general"))["config_hash"] == pairs_hash(
-        cfg, "general"
-    )
+    assert read_manifest(pairs_path(tmp_path, "general"))["rows"] == 400
 
 
 def test_rerun_is_cached_and_changed_teacher_regenerates(tmp_path):
+    rd = RunDir(tmp_path)
     cfg = study()
-    first = generate_domain(cfg, "math", tmp_path, progress=False)
-    again = generate_domain(cfg, "math", tmp_path, progress=False)
-    assert again.pop("cached") is True and again == first
+    assert set(run_steps(cfg, rd, only=["generate:math"], quiet=True)) == {"generate"}
+    record = ledger.read(rd, "generate:math")
+    assert run_steps(cfg, rd, only=["generate:math"], quiet=True) == {}  # nothing to do
+    assert ledger.read(rd, "generate:math") == record
     hotter = study({"ift": {"temperature": 0.9, "top_p": 0.8}})
-    assert "cached" not in generate_domain(hotter, "math", tmp_path, progress=False)
+    assert set(run_steps(hotter, rd, only=["generate:math"], quiet=True)) == {"generate"}
+    step = next(s for s in expand(hotter) if s.id == "generate:math")
+    assert ledger.read(rd, "generate:math")["hash"] == step.hash != record["hash"]
 
 
 @pytest.mark.parametrize(
@@ -198,7 +217,7 @@ def test_dry_run_counts_and_estimates_without_a_teacher(tmp_path):
         "reasoning": {"temperature": 0.6, "top_p": 0.95, "expected_tokens": 1000},
     }
     cfg = study(teacher)
-    est = generate_domain(cfg, "math", tmp_path, dry_run=True)
+    est = estimate_domain(cfg, "math")
     prompts = [count_tokens(r["prompt"]) for r in iter_prompts(cfg, "math")]
     assert (est["prompts"], est["prompt_tokens"]) == (300, sum(prompts))
     assert (est["ift_gen_tokens"], est["reasoning_gen_tokens"]) == (300 * 16384, 300 * 1000)

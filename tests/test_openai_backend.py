@@ -10,7 +10,7 @@ import pytest
 
 from fakeserver import FakeServer, free_port, scripted_answer
 from ponder.errors import PonderError
-from ponder.generate.run import is_truncated
+from ponder.generate.stream import is_truncated
 from ponder.lm.base import GenRequest
 from ponder.lm.openai_api import OpenAILM, normalise
 

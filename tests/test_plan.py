@@ -17,15 +17,11 @@ from _cli import run_cli
 from _paths import RESOURCES as RESOURCE_DIR
 from ponder.config import load_study
 from ponder.errors import PonderError
-from ponder.pipeline.plan import (
-    PlannedStep,
-    Resources,
-    check_order,
-    load_cluster,
-    plan,
-    render_slurm,
-)
+from ponder.pipeline.plan import PlannedStep, Resources, check_order, load_cluster, plan
+from ponder.pipeline.slurm import render_slurm
+from ponder.pipeline.steps import Step, StepKind
 from ponder.pipeline.worker import StepLock, lock_path, run_step
+from ponder.rundir import RunDir
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +60,8 @@ def test_paper_plan_is_ordered_and_acyclic(paper_plan):
 
 
 def test_misordered_plan_is_rejected():
-    a = PlannedStep("a", "mix", "prepare", ["b"], Resources(), "x", "h")
-    b = PlannedStep("b", "mix", "prepare", ["a"], Resources(), "y", "h")
+    a = PlannedStep(Step("a", StepKind.MIX, ["b"], "x", "h"), "prepare", Resources())
+    b = PlannedStep(Step("b", StepKind.MIX, ["a"], "y", "h"), "prepare", Resources())
     with pytest.raises(PonderError, match="step a depends on b"):
         check_order([a, b])
 
@@ -131,10 +127,7 @@ def test_sbatch_scripts_render_and_parse(tmp_path, study):
     cfg = load_study(study)
     cluster = load_cluster()
     steps = plan(cfg, cluster)
-    (tmp_path / "cluster.yaml").write_text("{}")
-    files = render_slurm(
-        cfg, steps, tmp_path, cluster, study, tmp_path / "run", tmp_path / "cluster.yaml"
-    )
+    files = render_slurm(cfg, steps, tmp_path, cluster, "{}", RunDir(tmp_path / "run"))
     scripts = [f for f in files if f.suffix in (".sbatch", ".sh")]
     for f in scripts:
         check = subprocess.run(["bash", "-n", str(f)], capture_output=True, text=True)
@@ -151,18 +144,27 @@ def test_sbatch_scripts_render_and_parse(tmp_path, study):
             "vllm serve Qwen/Qwen3-235B-A22B --tensor-parallel-size 8"
             in (tmp_path / "generate.sbatch").read_text()
         )
+        teacher_evals = next(
+            f
+            for f in tmp_path.glob("eval*.sbatch")
+            if "eval:teacher:"
+            in (tmp_path / "steps" / f.name.replace(".sbatch", ".txt")).read_text()
+        )
+        assert "vllm serve Qwen/Qwen3-235B-A22B" in teacher_evals.read_text()
+        assert "teacher.base_urls=[http://127.0.0.1:${PORT}/v1]" in teacher_evals.read_text()
         assert "accelerate launch" in (tmp_path / "train1.sbatch").read_text()
         assert (tmp_path / "serve-gpt-oss-120b.sbatch").exists()
 
 
 # ---------------------------------------------------------------- running steps
-def _fake_execute(cfg, run_dir, step, steps):
+def _fake_execute(ctx, step):
     """Stands in for a stage: takes a moment, counts its runs, writes the artifact."""
     time.sleep(float(os.environ.get("PONDER_TEST_STEP_S", "0")))
-    with open(run_dir / "calls.txt", "a") as f:
+    root = ctx.rd.root
+    with open(root / "calls.txt", "a") as f:
         f.write(f"{os.getpid()} {step.id}\n")
-    (run_dir / step.artifact).parent.mkdir(parents=True, exist_ok=True)
-    (run_dir / step.artifact).write_text("done")
+    (root / step.artifact).parent.mkdir(parents=True, exist_ok=True)
+    (root / step.artifact).write_text("done")
     return {"rows": 1}
 
 

@@ -4,54 +4,53 @@ ranks join only the training steps and wait for rank 0's records of everything e
 from __future__ import annotations
 
 from ponder.config import load_study
-from ponder.pipeline import runner
-from ponder.pipeline.steps import expand
+from ponder.pipeline import ledger, runner
+from ponder.pipeline.steps import StepKind, expand
+from ponder.rundir import RunDir
 
 
-def _fake_rank0(run_dir, done: list):
+def _write_artifact(rd: RunDir, step) -> None:
+    artifact = rd.root / step.artifact
+    artifact.parent.mkdir(parents=True, exist_ok=True)
+    artifact.write_text("{}")
+
+
+def _fake_rank0(done: list):
     """Stand-in for rank 0: whatever step a waiting rank waits for gets finished and recorded."""
 
-    def wait(run_dir_, step, poll_s):
-        artifact = run_dir / step.artifact
-        artifact.parent.mkdir(parents=True, exist_ok=True)
-        artifact.write_text("{}")
-        runner.record_done(run_dir, step, 0.0, {})
+    def wait(rd, step, poll_s):
+        _write_artifact(rd, step)
+        ledger.record(rd, step, 0.0, {})
         done.append(step.id)
 
     return wait
 
 
 def test_other_ranks_train_and_wait_for_everything_else(tmp_path, monkeypatch):
-    cfg = load_study("tiny")
+    cfg, rd = load_study("tiny"), RunDir(tmp_path)
     steps = expand(cfg)
     executed, waited = [], []
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setattr(runner, "execute", lambda c, r, step, s: executed.append(step) or {})
-    monkeypatch.setattr(runner, "_wait_done", _fake_rank0(tmp_path, waited))
-    monkeypatch.setattr(runner, "_write_manifest", lambda *a: (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr(runner, "execute", lambda ctx, step: executed.append(step) or {})
+    monkeypatch.setattr(runner, "_wait_done", _fake_rank0(waited))
+    monkeypatch.setattr(runner, "write_manifest", lambda *a: (_ for _ in ()).throw(AssertionError))
 
-    runner.run_steps(cfg, tmp_path)
+    runner.run_steps(cfg, rd)
 
-    trains = [s for s in steps if s.kind == "train"]
+    trains = [s for s in steps if s.kind is StepKind.TRAIN]
     assert [s.id for s in executed] == [s.id for s in trains]  # every training step, in order
-    assert set(waited) == {s.id for s in steps if s.kind != "train"}
+    assert set(waited) == {s.id for s in steps if s.kind is not StepKind.TRAIN}
     # rank 1 records nothing of its own: its training steps are rank 0's to record
-    assert not any(runner.step_done(tmp_path, s) for s in trains if s.id not in waited)
-    assert not (tmp_path / "study.yaml").exists()
+    assert not any(ledger.is_done(rd, s) for s in trains)
+    assert not rd.study_yaml().exists()
 
 
 def test_a_single_process_runs_and_records_every_step(tmp_path, monkeypatch):
-    cfg = load_study("tiny")
+    cfg, rd = load_study("tiny"), RunDir(tmp_path)
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.setenv("WORLD_SIZE", "1")
-
-    def fake_execute(c, run_dir, step, s):
-        (run_dir / step.artifact).parent.mkdir(parents=True, exist_ok=True)
-        (run_dir / step.artifact).write_text("{}")
-        return {}
-
-    monkeypatch.setattr(runner, "execute", fake_execute)
-    monkeypatch.setattr(runner, "_write_manifest", lambda *a: None)
-    runner.run_steps(cfg, tmp_path)
-    assert all(runner.step_done(tmp_path, s) for s in expand(cfg))
+    monkeypatch.setattr(runner, "execute", lambda ctx, step: _write_artifact(rd, step) or {})
+    monkeypatch.setattr(runner, "write_manifest", lambda *a: None)
+    runner.run_steps(cfg, rd, quiet=True)
+    assert all(ledger.is_done(rd, s) for s in expand(cfg))

@@ -1,27 +1,124 @@
-"""Run-directory layout, atomic writes and manifests.
+"""The run directory: every path of its contract, and how files land there (atomically).
 
-Every artifact is written to a temporary file in the same directory and renamed into place, so a
-killed process never leaves a half-written file that a later run would trust. A step is done when
-its manifest (`<artifact>.manifest.json`) exists and records the same config hash as the current
-run; a changed config makes exactly the affected steps stale.
+`RunDir(root)` is the only place that knows where an artifact lives (README, "Run directory");
+stages ask it for paths instead of joining strings. Every artifact is written to a temporary file
+in the same folder and renamed into place, so a killed process never leaves a half-written file
+that a later run would trust. Whether an artifact is *finished for this config* is not decided
+here but by the runner's step records (`pipeline/ledger.py`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ponder import __version__
 
 
+def fmt_ratio(r: float) -> str:
+    """ρ as it appears in ids and file names: 0, 0.25, 1."""
+    return f"{r:g}"
+
+
+def safe_name(step_id: str) -> str:
+    """A step id as one file name (ids hold ':', '/' and '@')."""
+    return step_id.replace(":", "__").replace("/", "_of_").replace("@", "_at_")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one study's run directory (`runs/<study>/` or `--out DIR`)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    # -- stage artifacts (the README's table)
+    def pairs(self, domain: str) -> Path:
+        return self.root / "pairs" / f"{domain}.parquet"
+
+    def pair_shard(self, domain: str, k: int, n: int) -> Path:
+        """One cluster generation shard (`ponder plan` splits big domains into n of them)."""
+        return self.root / "pairs" / f"{domain}.shards" / f"{k:05d}-of-{n:05d}.parquet"
+
+    def mix(self, domain: str, ratio: float, schedule: str, seed: int) -> Path:
+        return self.root / "mixes" / f"{domain}-r{fmt_ratio(ratio)}-{schedule}-s{seed}.parquet"
+
+    def tokenizer(self) -> Path:
+        return self.root / "students" / "tokenizer"
+
+    def student(self, name: str, seed: int) -> Path:
+        """Folder of a student's initial checkpoint record (one per init seed)."""
+        return self.root / "students" / (name if seed == 0 else f"{name}-s{seed}")
+
+    def student_record(self, name: str, seed: int) -> Path:
+        return self.student(name, seed) / "student.json"
+
+    def student_init(self, name: str, seed: int) -> Path:
+        """A scratch student's random-init checkpoint (pretrained students point elsewhere)."""
+        return self.student(name, seed) / "init"
+
+    def model(self, model_id: str) -> Path:
+        return self.root / "models" / model_id
+
+    def train_summary(self, model_id: str) -> Path:
+        return self.model(model_id) / "train_summary.json"
+
+    def eval(self, model: str, benchmark: str) -> Path:
+        return self.root / "evals" / model / f"{benchmark}.parquet"
+
+    def evals(self) -> Path:
+        return self.root / "evals"
+
+    def judgement(self, model: str, benchmark: str) -> Path:
+        return self.root / "judgements" / model / f"{benchmark}.parquet"
+
+    def judgement_files(self) -> list[Path]:
+        return sorted(self.root.glob("judgements/*/*.parquet"))
+
+    def results(self) -> Path:
+        return self.root / "results.parquet"
+
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    def report_index(self) -> Path:
+        return self.report_dir() / "index.html"
+
+    # -- bookkeeping
+    def study_yaml(self) -> Path:
+        return self.root / "study.yaml"
+
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    def step_record(self, step_id: str) -> Path:
+        return self.root / ".steps" / f"{safe_name(step_id)}.json"
+
+    def lock(self, step_id: str) -> Path:
+        return self.root / ".locks" / f"{safe_name(step_id)}.lock"
+
+    def servers(self) -> Path:
+        """URL files of judge servers started by the Slurm serve jobs."""
+        return self.root / "servers"
+
+    def rel(self, path: Path) -> str:
+        return str(Path(path).relative_to(self.root))
+
+
+# ---------------------------------------------------------------- atomic writes
 def _tmp_path(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -60,14 +157,41 @@ def atomic_write_parquet(path: Path | str, table: Any) -> Path:
     return atomic_write(path, lambda p: pq.write_table(table, p))
 
 
+def atomic_dir(final: Path, fill: Callable[[Path], None]) -> Path:
+    """Build a folder in a temporary sibling with `fill(tmp)`, then rename it onto `final`
+    (replacing whatever was there): a checkpoint folder is whole or absent."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        fill(tmp)
+        remove(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return final
+
+
+def remove(path: Path) -> None:
+    """Delete a file or a folder if it exists."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+# ---------------------------------------------------------------- provenance
 def config_hash(obj: Any) -> str:
     """Stable short hash of a JSON-able object (a config section, a step spec)."""
     blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+@functools.cache
 def code_version() -> str:
-    """Package version plus the git commit when running from a checkout."""
+    """Package version plus the git commit when running from a checkout (read once)."""
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -86,11 +210,10 @@ def manifest_path(artifact: Path | str) -> Path:
     return artifact.with_name(artifact.name + ".manifest.json")
 
 
-def write_manifest(artifact: Path | str, cfg_hash: str, started: float, **extra: Any) -> Path:
-    """Record that `artifact` is complete: config hash, code version, host, timings."""
+def write_manifest(artifact: Path | str, started: float, **extra: Any) -> Path:
+    """Provenance beside an artifact: code version, host, timings and the stage's summary."""
     record = {
         "artifact": Path(artifact).name,
-        "config_hash": cfg_hash,
         "code_version": code_version(),
         "host": platform.node(),
         "python": platform.python_version(),
@@ -110,10 +233,3 @@ def read_manifest(artifact: Path | str) -> dict | None:
         return json.loads(p.read_text())
     except json.JSONDecodeError:
         return None
-
-
-def is_done(artifact: Path | str, cfg_hash: str) -> bool:
-    """True when the artifact exists and its manifest records `cfg_hash`."""
-    artifact = Path(artifact)
-    m = read_manifest(artifact)
-    return artifact.exists() and m is not None and m.get("config_hash") == cfg_hash

@@ -26,7 +26,6 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "study_cmd",
     "flops_cmd",
-    "report_cmd",
     "eval_cmd",
     "generate_cmd",
     "plan_cmd",

@@ -14,22 +14,15 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ponder.cli.options import OutOpt, SetOpt, StudyArg, run_stage
 from ponder.errors import PonderError
 
-StudyArg = Annotated[
-    Optional[str],  # noqa: UP045  (typer needs Optional for optional arguments)
-    typer.Argument(help="Study YAML path or built-in name (default: tiny)."),
-]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a config value: key.path=value (repeatable)."),
-]
 console = Console(highlight=False)
 
 
@@ -106,7 +99,7 @@ def eval_(
         Path | None,
         typer.Option(
             "--data-dir",
-            help="Benchmark files (layout of shared/benchmarks), or `hub`. Default: $PONDER_DATA_DIR, else ../shared/benchmarks.",
+            help="Folder of benchmark files, or `hub`. Default: $PONDER_DATA_DIR, else ~/.cache/ponder/benchmarks.",
         ),
     ] = None,
     out: Annotated[
@@ -133,9 +126,7 @@ def eval_(
     if responses is None:
         if benchmark is not None:
             raise PonderError("--benchmark needs --responses (a study's benchmarks come from its config)")  # fmt: skip
-        from ponder.pipeline.runner import run_stage
-
-        run_stage("eval", study, out, set_ or [])
+        run_stage("eval", study, out, set_)
         return
     if benchmark is None:
         raise PonderError("--responses needs --benchmark NAME")
@@ -159,11 +150,9 @@ def eval_(
     console.print(table)
 
 
-def judge(study: StudyArg = None, out: Annotated[Optional[str], typer.Option("--out", help="Run directory.")] = None, set_: SetOpt = None) -> None:  # noqa: UP045  # fmt: skip
+def judge(study: StudyArg = None, out: OutOpt = None, set_: SetOpt = None) -> None:
     """Run the study's judge stage: the panel's verdicts on every evaluated answer."""
-    from ponder.pipeline.runner import run_stage
-
-    run_stage("judge", study, out, set_ or [])
+    run_stage("judge", study, out, set_)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,23 +1,21 @@
 """`ponder generate`: the teacher answers every prompt of a study's domains twice (§2.2).
 
-Resumable: re-running the same command after an interruption continues where it stopped; a
-finished domain with an unchanged config is skipped and its summary printed again. `--dry-run`
-counts prompts and estimates tokens and teacher FLOPs without calling the teacher.
+The domains' generate steps run through the runner: a finished domain with an unchanged config is
+skipped, an interrupted one resumes from its committed shards. `--dry-run` counts prompts and
+estimates tokens and teacher FLOPs without calling the teacher and writes nothing.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ponder.config import load_study
+from ponder.cli.options import OutOpt, SetOpt, StudyArg
 from ponder.errors import PonderError
-
-STUDY_HELP = "Study YAML path or built-in name (default: tiny)."
 
 
 def _table(title: str, summaries: dict[str, dict]) -> Table:
@@ -37,35 +35,54 @@ def _table(title: str, summaries: dict[str, dict]) -> Table:
     return table
 
 
-def generate_cmd(
-    study: str = typer.Argument(None, help=STUDY_HELP),
-    out: Path = typer.Option(None, "--out", help="Run directory (default: <out_dir>/<name>)."),
-    overrides: list[str] = typer.Option(None, "--set", help="Override a config key: a.b=value."),
-    domain: list[str] = typer.Option(None, "--domain", help="Only this domain (repeatable)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Count and estimate; call no teacher."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summaries as one JSON object."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-) -> None:
-    """Generate IFT and reasoning answers for every prompt: runs/<study>/pairs/<domain>.parquet."""
-    from ponder.generate.run import generate_domain
-
-    cfg = load_study(study, overrides or [])
-    run_dir = out or Path(cfg.out_dir) / cfg.name
-    domains = domain or list(cfg.domains)
+def _domains(cfg, wanted: list[str] | None) -> list[str]:
+    domains = wanted or list(cfg.domains)
     for d in domains:
         if d not in cfg.domains:
             known = ", ".join(cfg.domains) or "none"
             raise PonderError(f"--domain: unknown domain {d!r} (known: {known})")
     if not domains:
-        raise PonderError(f"{study or 'tiny'}: the study declares no domains")
-    summaries = {
-        d: generate_domain(cfg, d, run_dir, dry_run=dry_run, progress=not (quiet or as_json))
-        for d in domains
-    }
+        raise PonderError(f"{cfg.name}: the study declares no domains")
+    return domains
+
+
+def _generate(cfg, rd, domains: list[str], quiet: bool) -> dict[str, dict]:
+    from ponder.pipeline import ledger
+    from ponder.pipeline.runner import run_steps
+
+    ids = [f"generate:{d}" for d in domains]
+    run_steps(cfg, rd, only=ids, quiet=quiet)
+    return {d: (ledger.read(rd, f"generate:{d}") or {}).get("info", {}) for d in domains}
+
+
+def generate_cmd(
+    study: StudyArg = None,
+    out: OutOpt = None,
+    set_: SetOpt = None,
+    domain: Annotated[
+        list[str] | None, typer.Option("--domain", help="Only this domain (repeatable).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate; call no teacher.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Generate IFT and reasoning answers for every prompt: <run>/pairs/<domain>.parquet."""
+    from ponder.config import load_study
+    from ponder.pipeline.steps import run_dir_for
+
+    cfg = load_study(study, set_ or [])
+    rd = run_dir_for(cfg, out)
+    domains = _domains(cfg, domain)
+    if dry_run:
+        from ponder.generate.dryrun import estimate_domain
+
+        summaries = {d: estimate_domain(cfg, d) for d in domains}
+    else:
+        summaries = _generate(cfg, rd, domains, quiet or as_json)
     if as_json:
         typer.echo(json.dumps(summaries))
         return
-    title = "dry run: estimates" if dry_run else f"pairs in {run_dir / 'pairs'}"
+    title = "dry run: estimates" if dry_run else f"pairs in {rd.root / 'pairs'}"
     Console().print(_table(title, summaries))
 
 

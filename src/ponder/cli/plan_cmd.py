@@ -58,21 +58,19 @@ def plan_cmd(
 ) -> None:
     """List the study's steps (generation shards, mixes, training runs, evaluations, judging,
     report) with dependencies and resources; --slurm DIR writes the sbatch scripts."""
-    from ponder.pipeline.plan import plan, render_slurm, stage_order
+    from ponder.pipeline.plan import plan, stage_order
     from ponder.pipeline.steps import run_dir_for
 
     cfg, cl = _load(study, set_, cluster)
     steps = plan(cfg, cl)
     if slurm:
-        from ponder.pipeline.plan import _template
+        from ponder.pipeline.plan import template_text
+        from ponder.pipeline.slurm import render_slurm
 
-        cluster_file = Path(slurm) / "cluster.yaml"
-        text = Path(cluster).read_text() if cluster else _template("cluster.yaml")
-        Path(slurm).mkdir(parents=True, exist_ok=True)
-        cluster_file.write_text(text)
-        files = render_slurm(
-            cfg, steps, Path(slurm), cl, study, run_dir_for(cfg, out), cluster_file
+        text = (
+            Path(cluster).read_text(encoding="utf-8") if cluster else template_text("cluster.yaml")
         )
+        files = render_slurm(cfg, steps, Path(slurm), cl, text, run_dir_for(cfg, out))
         sb = sum(1 for f in files if f.suffix == ".sbatch")
         console.print(f"wrote {sb} sbatch scripts and submit.sh to {Path(slurm).resolve()}")
     if as_json:
@@ -100,7 +98,9 @@ def plan_cmd(
 
 def step_cmd(
     study: StudyArg,
-    step_id: Annotated[str, typer.Argument(help="A step id from `ponder plan`.")],
+    step_ids: Annotated[
+        list[str], typer.Argument(help="Step ids from `ponder plan`, run in order.")
+    ],
     out: OutOpt = None,
     cluster: ClusterOpt = None,
     set_: SetOpt = None,
@@ -114,39 +114,53 @@ def step_cmd(
         typer.Option("--launcher", help="Run the step through this command (accelerate launch)."),
     ] = None,
 ) -> None:
-    """Run one step: skipped when done, refused until its dependencies are, locked against
-    other workers."""
+    """Run planned steps in this process: each skipped when done, refused until its dependencies
+    are, locked against other workers. An array task passes all its steps at once, so a model
+    loads once for all of them."""
     from ponder.pipeline.steps import run_dir_for
-    from ponder.pipeline.worker import run_step
+    from ponder.pipeline.worker import run_steps
 
     cfg, cl = _load(study, set_, cluster)
-    run_dir = run_dir_for(cfg, out)
+    rd = run_dir_for(cfg, out)
     execute, record = None, True
     if launcher:
-        ponder_exe = shutil.which("ponder") or sys.argv[0]
-        inner = [ponder_exe, "step", study, step_id, "--out", str(run_dir), "--no-lock"]
-        inner += ["--cluster", cluster] if cluster else []
-        for s in set_ or []:
-            inner += ["--set", s]
-
-        def execute(cfg, run_dir, step, steps):  # noqa: ARG001
-            code = subprocess.call(shlex.split(launcher) + inner)
-            if code != 0:
-                raise PonderError(f"step {step_id}: launcher exited with code {code}")
-            return {}
-
+        if len(step_ids) != 1:
+            raise PonderError("--launcher: runs exactly one step")
+        execute = _launched(study, step_ids[0], rd, cluster, set_ or [], launcher)
         record = False  # the launched rank 0 writes the completion record
-    t0 = time.time()
-    status = run_step(cfg, run_dir, step_id, cl, wait=wait, lock=not no_lock,
-                      stale_after_s=stale_after, execute=execute, record=record)  # fmt: skip
-    if launcher and status == "ran":
-        from ponder.pipeline import runner
-        from ponder.pipeline.worker import plan_steps_for_run
+    for sid in step_ids:
+        t0 = time.time()
+        status = run_steps(cfg, rd, [sid], cl, wait=wait, lock=not no_lock,
+                           stale_after_s=stale_after, execute=execute, record=record)[0]  # fmt: skip
+        if launcher and status == "ran":
+            _check_launched(cfg, rd, cl, sid)
+        console.print(f"step {sid}: {status} ({time.time() - t0:.1f} s)")
 
-        step = next(s for s in plan_steps_for_run(cfg, cl) if s.id == step_id)
-        if not runner.step_done(run_dir, step):
-            raise PonderError(f"step {step_id}: the launched run ended without finishing it")
-    console.print(f"step {step_id}: {status} ({time.time() - t0:.1f} s)")
+
+def _launched(study: str, step_id: str, rd, cluster: str | None, sets: list[str], launcher: str):
+    """An execute function that runs the step through `launcher` (e.g. accelerate launch)."""
+    ponder_exe = shutil.which("ponder") or sys.argv[0]
+    inner = [ponder_exe, "step", study, step_id, "--out", str(rd.root), "--no-lock"]
+    inner += ["--cluster", cluster] if cluster else []
+    for s in sets:
+        inner += ["--set", s]
+
+    def execute(ctx, step) -> dict:  # noqa: ARG001
+        code = subprocess.call(shlex.split(launcher) + inner)
+        if code != 0:
+            raise PonderError(f"step {step_id}: launcher exited with code {code}")
+        return {}
+
+    return execute
+
+
+def _check_launched(cfg, rd, cl, step_id: str) -> None:
+    from ponder.pipeline import ledger
+    from ponder.pipeline.worker import planned_context
+
+    ctx = planned_context(cfg, rd, cl)
+    if not ledger.is_done(rd, ctx.steps[step_id]):
+        raise PonderError(f"step {step_id}: the launched run ended without finishing it")
 
 
 def estimate_cmd(

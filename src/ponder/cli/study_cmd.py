@@ -1,76 +1,74 @@
-"""`ponder run` and `ponder validate`: the whole study, and its expanded grid."""
+"""`ponder run`, `ponder validate` and `ponder report`: a whole study, its grid, its report."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-StudyArg = Annotated[
-    Optional[str],  # noqa: UP045  (typer needs Optional for optional arguments)
-    typer.Argument(help="Study YAML path or built-in name (default: tiny)."),
-]
-OutOpt = Annotated[Optional[str], typer.Option("--out", help="Run directory.")]  # noqa: UP045
-SetOpt = Annotated[
-    Optional[list[str]],  # noqa: UP045
-    typer.Option("--set", help="Override a config value: key.path=value (repeatable)."),
-]
+from ponder.cli.options import OutOpt, RerunOpt, SetOpt, StudyArg, run_stage
 
 console = Console(highlight=False)
 
 
 def validate(study: StudyArg = None, set_: SetOpt = None) -> None:
     """Check a study config and print its expanded grid (students × domains × ratios × schedules ×
-    benchmarks)."""
+    seeds × benchmarks)."""
     from ponder.config import load_study
     from ponder.pipeline.steps import expand, grid_rows
 
     cfg = load_study(study, set_ or [])
     rows = grid_rows(cfg)
+    cols = ("model", "student", "phases", "schedule", "seed", "benchmarks")
     table = Table(title=f"study {cfg.name}: {len(rows)} trained models")
-    for col in ("model", "student", "phases", "schedule", "seed", "benchmarks"):
+    for col in cols:
         table.add_column(col, no_wrap=col == "model")
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("model", "student", "phases", "schedule", "seed",
-                                            "benchmarks")))  # fmt: skip
+        table.add_row(*(str(r[c]) for c in cols))
     console.print(table)
-    steps = expand(cfg)
     kinds: dict[str, int] = {}
-    for s in steps:
-        kinds[s.kind] = kinds.get(s.kind, 0) + 1
+    for s in expand(cfg):
+        kinds[str(s.kind)] = kinds.get(str(s.kind), 0) + 1
     console.print(
         f"students {len(cfg.students)} × domains {len(cfg.domains)} × benchmarks "
         f"{len(cfg.eval.benchmarks)}; steps: " + ", ".join(f"{k} {v}" for k, v in kinds.items())
     )
 
 
-def run(study: StudyArg = None, out: OutOpt = None, set_: SetOpt = None) -> None:
+def run(study: StudyArg = None, out: OutOpt = None, set_: SetOpt = None,
+        rerun_outdated: RerunOpt = False) -> None:  # fmt: skip
     """Run a whole study (default: the built-in tiny study); finished steps are skipped."""
-    from ponder.config import load_study
-    from ponder.pipeline.runner import run_steps
-    from ponder.pipeline.steps import run_dir_for
-
-    cfg = load_study(study, set_ or [])
-    run_dir = run_dir_for(cfg, out)
     t0 = time.time()
-    run_steps(cfg, run_dir)
-    print_summary(run_dir)
+    _, rd = run_stage(None, study, out, set_, rerun_outdated=rerun_outdated)
+    print_summary(rd.results())
     console.print(f"wall time {time.time() - t0:.1f} s")
-    console.print(f"run directory: {Path(run_dir).resolve()}")
+    console.print(f"run directory: {rd.root.resolve()}")
 
 
-def print_summary(run_dir: Path) -> None:
+def report(study: StudyArg = None, out: OutOpt = None, set_: SetOpt = None) -> None:
+    """Write <run>/report/index.html (+ PNG figures, report.md, numbers.json). STUDY may also be a
+    run directory: its report is drawn from the results.parquet there."""
+    if study and Path(study).is_dir() and not out and not set_:
+        from ponder.report.build import build_report
+
+        with console.status("drawing the analyses"):
+            index = build_report(Path(study))
+    else:
+        _, rd = run_stage("report", study, out, set_)
+        index = rd.report_index()
+    console.print(f"report: {index.resolve()}")
+
+
+def print_summary(results: Path) -> None:
     """Accuracy and mean answer tokens per model × benchmark family."""
     import pandas as pd
 
-    res = Path(run_dir) / "results.parquet"
-    if not res.exists():
+    if not results.exists():
         return
-    df = pd.read_parquet(res)
+    df = pd.read_parquet(results)
     benches = sorted(df["benchmark"].unique())
     table = Table(title="accuracy % (mean answer tokens)")
     table.add_column("model", no_wrap=True)  # model ids are the table's keys: never cut them
@@ -87,3 +85,4 @@ def print_summary(run_dir: Path) -> None:
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("validate")(validate)
+    app.command("report")(report)

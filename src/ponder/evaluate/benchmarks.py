@@ -65,13 +65,13 @@ def _spec(name: str) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def default_data_dir() -> Path | None:
-    """`PONDER_DATA_DIR`, else `../shared/benchmarks` from the current directory if it exists."""
+def default_data_dir() -> Path:
+    """`$PONDER_DATA_DIR`, else the user cache `${XDG_CACHE_HOME:-~/.cache}/ponder/benchmarks`."""
     env = os.environ.get("PONDER_DATA_DIR")
     if env:
         return Path(env)
-    guess = Path.cwd().parent / "shared" / "benchmarks"
-    return guess if guess.is_dir() else None
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "ponder" / "benchmarks"
 
 
 def format_prompt(instruction: str, body: str, options: tuple[str, ...] = ()) -> str:

@@ -163,15 +163,15 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def judge_step(cfg, run_dir, model: str, benchmark: str) -> dict:
+def judge_step(cfg, benchmark: str, evals_path, out) -> dict:
     """The study's judge stage: the panel's verdicts on one model's answers to one benchmark.
 
-    Writes `judgements/<model>/<benchmark>.parquet`: per item each judge's verdict
+    Reads the answers at `evals_path` and writes `out` (`judgements/<model>/<benchmark>.parquet`):
+    per item each judge's verdict
     (`judge:<name>` = yes / no / abstain), every raw reply (JSON) and the majority `judge_correct`.
     For multiple-choice items the ground truth shown is the letter and its option text.
     """
     import json
-    from pathlib import Path
 
     import pandas as pd
 
@@ -179,8 +179,7 @@ def judge_step(cfg, run_dir, model: str, benchmark: str) -> dict:
     from ponder.lm import make_lm
     from ponder.rundir import atomic_write_parquet
 
-    run_dir = Path(run_dir)
-    evals = pd.read_parquet(run_dir / "evals" / model / f"{benchmark}.parquet")
+    evals = pd.read_parquet(evals_path)
     bench = load_study_benchmark(cfg, benchmark)
     items = {it.id: it for it in bench.items()}
     lms = []
@@ -207,9 +206,7 @@ def judge_step(cfg, run_dir, model: str, benchmark: str) -> dict:
     rows = [{"id": v.id, **{f"judge:{n}": word[x] for n, x in v.verdicts.items()},
              "judge_raw": json.dumps(v.raw), "judge_correct": bool(v.correct)}
             for v in verdicts]  # fmt: skip
-    atomic_write_parquet(
-        run_dir / "judgements" / model / f"{benchmark}.parquet", pd.DataFrame(rows)
-    )
+    atomic_write_parquet(out, pd.DataFrame(rows))
     return {
         "n": len(rows),
         "judge_accuracy": sum(r["judge_correct"] for r in rows) / max(len(rows), 1),

@@ -48,12 +48,19 @@ def _watch_parent(parent: int) -> None:
 
 
 def _worker(
-    cfg_json: str, domain: str, run_dir: str, k: int, p: int, counters, errors, parent: int
+    cfg_json: str,
+    domain: str,
+    job: tuple[str, str, int, float],
+    k: int,
+    p: int,
+    counters,
+    errors,
+    parent: int,
 ) -> None:
     from ponder.config import StudyConfig
-    from ponder.generate.run import SCHEMA, pairs_hash, pairs_path, run_streaming
     from ponder.generate.shards import ShardStore
     from ponder.generate.sources import iter_prompts
+    from ponder.generate.stream import SCHEMA, run_streaming
     from ponder.lm import make_teacher
 
     die_with_parent(parent)
@@ -62,10 +69,14 @@ def _worker(
         share = -(-cfg.teacher.max_concurrency // p)
         teacher = cfg.teacher.model_copy(update={"max_concurrency": share})
         cfg = cfg.model_copy(update={"teacher": teacher})
-        path = pairs_path(Path(run_dir), domain)
-        store = ShardStore(path, pairs_hash(cfg, domain), SCHEMA, series=f"w{k}-", owner=False)
+        out, cfg_hash, lo, hi = job
+        store = ShardStore(Path(out), cfg_hash, SCHEMA, series=f"w{k}-", owner=False)
         done = store.done_ids()
-        rows = (r for r in iter_prompts(cfg, domain) if r["idx"] % p == k and r["id"] not in done)
+        rows = (
+            r
+            for r in iter_prompts(cfg, domain)
+            if r["idx"] % p == k and lo <= r["idx"] < hi and r["id"] not in done
+        )
 
         def tick(row: dict) -> None:
             tokens = (row.get("ift_tokens") or 0) + (row.get("reasoning_tokens") or 0)
@@ -94,12 +105,15 @@ class ClientPool:
     Started before any progress bar exists: forking while another Python thread (a bar's
     refresh thread) holds a lock, such as stdout's, would leave that lock held in the child."""
 
-    def __init__(self, cfg, domain: str, run_dir: Path) -> None:
+    def __init__(
+        self, cfg, domain: str, out: Path, cfg_hash: str, bounds: tuple[int, int] | None = None
+    ) -> None:
         p = cfg.teacher.client_processes
         ctx = mp.get_context("fork")
         self.counters = ctx.Array("q", 3)  # rows, tokens, failed rows
         self.errors = ctx.Queue()
-        args = (cfg.model_dump_json(), domain, str(run_dir))
+        lo, hi = bounds or (0, float("inf"))
+        args = (cfg.model_dump_json(), domain, (str(out), cfg_hash, lo, hi))
         self.procs = [
             ctx.Process(
                 target=_worker,

@@ -11,13 +11,12 @@ judging use Eq. (6) at the mean lengths.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ponder import flops
 from ponder.resources import resource
+from ponder.rundir import RunDir
 
 # Bytes per token of the teacher's vocabulary (Qwen2/Qwen3 BPE, 151,643 merges: `qwen.tiktoken` in
 # PyPI `dashscope`), measured with tiktoken and Qwen's split pattern (docs/cluster.md, "Estimate").
@@ -91,14 +90,14 @@ def _benchmark_meta(name: str) -> tuple[str, str, int]:
     return d.get("family", "general"), d.get("format", "OE"), int(d.get("expected_items") or 500)
 
 
-def _length_stats(cfg, run_dir: Path | None, a: Assumptions) -> dict[str, dict]:
+def _length_stats(cfg, rd: RunDir | None, a: Assumptions) -> dict[str, dict]:
     """Per domain: n and, per style, (sum l, sum l^2) of training sequence lengths, plus means."""
     out = {}
     for dom, dcfg in cfg.domains.items():
         src = dcfg.source
         n = float(src.limit or src.n)
         assumed = a.lengths.get(dom, DEFAULT_LENGTHS["general"])
-        pairs = Path(run_dir) / "pairs" / f"{dom}.parquet" if run_dir else None
+        pairs = rd.pairs(dom) if rd else None
         given = "published defaults" if assumed == DEFAULT_LENGTHS.get(dom) else "assumed"
         stats = {"n": n, "prompt": assumed["prompt"], "source": given}
         for style in ("ift", "reasoning"):
@@ -121,19 +120,19 @@ def _hours(f: float, stage: str, a: Assumptions) -> float:
     return f / (a.peak_flops * a.mfu[stage]) / 3600
 
 
-def estimate(cfg, run_dir: Path | None = None, a: Assumptions | None = None) -> dict:
+def estimate(cfg, rd: RunDir | None = None, a: Assumptions | None = None) -> dict:
     """GPU-hours by stage for a study: {'gpu_hours', 'stages': [rows], 'assumptions', ...}."""
     from ponder.pipeline.plan import student_dims
-    from ponder.pipeline.steps import model_runs
+    from ponder.records import model_runs
 
     a = a or Assumptions()
     m = a.method
-    stats = _length_stats(cfg, run_dir, a)
+    stats = _length_stats(cfg, rd, a)
     teacher = flops.resolve_model(cfg.teacher.model) if cfg.teacher.backend != "scripted" else None
     rows: dict[str, dict] = {k: {"stage": k, "steps": 0, "flops": 0.0} for k in a.mfu}
 
     runs = model_runs(cfg)
-    used = sorted({d for r in runs for d, _ in r["phases"]})
+    used = sorted({d for r in runs for d, _ in r.phases})
     for dom in used:
         s = stats[dom]
         if teacher is not None:  # Eq. (6), both answers of every prompt
@@ -151,20 +150,19 @@ def estimate(cfg, run_dir: Path | None = None, a: Assumptions | None = None) -> 
         return 3 * (coef_a * sum1 + coef_b * sum2) * cfg.train.epochs
 
     for r in runs:
-        dom, rho = r["phases"][-1]
-        rows["train"]["flops"] += train_flops_run(r["student"], dom, rho)
+        rows["train"]["flops"] += train_flops_run(r.student, r.domain, r.ratio)
         rows["train"]["steps"] += 1
-    for student in sorted({r["student"] for r in runs}) if a.lr_search_extra_runs else []:
+    for student in sorted({r.student for r in runs}) if a.lr_search_extra_runs else []:
         dom = "general" if "general" in used else used[0]
         for rho in (0.0, 1.0):
             rows["train"]["flops"] += a.lr_search_extra_runs * train_flops_run(student, dom, rho)
             rows["train"]["steps"] += a.lr_search_extra_runs
 
-    evaluated = [(student_dims(cfg, r["student"]), r["phases"][-1][1], 1) for r in runs]
+    evaluated = [(student_dims(cfg, r.student), r.ratio, 1) for r in runs]
     if cfg.eval.include_teacher and teacher is not None:
         evaluated.append((teacher, 1.0, 1))
     if cfg.eval.include_base:
-        bases = sorted({r["student"] for r in runs})
+        bases = sorted({r.student for r in runs})
         evaluated += [(student_dims(cfg, s), 0.0, 1 + cfg.eval.fewshot_base) for s in bases]
     judges = [flops.resolve_model(j.model) for j in cfg.judge.judges] if cfg.judge.enabled else []
     for bench in cfg.eval.benchmarks:

@@ -1,17 +1,17 @@
-"""Plan a study for a cluster: steps with dependencies and resources, and run one step safely.
+"""Plan a study for a cluster: the steps `ponder run` executes, with resources and stages.
 
-`plan(cfg, cluster)` takes the steps of `study.expand` (the same steps `ponder run` executes),
-splits each domain's generation into shard steps that many nodes can run at once, and attaches
-what each step needs: GPUs, nodes, an estimate of GPU memory, and the vLLM server it talks to.
-`render_slurm` writes one sbatch array per stage, chained by dependencies; `steplock.run_step`
-runs one step on a worker. Cluster specifics (GPUs
-per node, partitions, launch configs) live in a `ClusterConfig` (YAML), never in this code.
+`plan(cfg, cluster)` takes `steps.expand(cfg)`, splits each big domain's generation into shard
+steps that many nodes can run at once (then one merge step), and attaches what each step needs:
+GPUs, nodes, an estimate of GPU memory, the vLLM server it talks to, and the sbatch array (stage)
+it belongs to. Cluster specifics (GPUs per node, partitions, launch configs) live in a
+`ClusterConfig` (YAML), never in this code. `slurm.py` renders the plan; `worker.py` runs a step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,9 +19,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ponder.errors import PonderError
+from ponder.pipeline.steps import Step, StepKind, expand
+from ponder.records import Evaluated, ModelKind
 from ponder.resources import resource
+from ponder.rundir import RunDir, config_hash
 
 GiB = 1024**3
+LAYOUT = RunDir(Path())  # relative paths of the run-directory contract
 
 
 class ClusterConfig(BaseModel):
@@ -53,7 +57,7 @@ class ClusterConfig(BaseModel):
 def load_cluster(path: str | Path | None = None) -> ClusterConfig:
     """Read a cluster YAML (or the shipped default) into a validated ClusterConfig."""
     if path is None:
-        text, source = _template("cluster.yaml"), "templates/slurm/cluster.yaml"
+        text, source = template_text("cluster.yaml"), "templates/slurm/cluster.yaml"
     else:
         p = Path(path)
         if not p.is_file():
@@ -67,7 +71,7 @@ def load_cluster(path: str | Path | None = None) -> ClusterConfig:
         raise PonderError(f"{source}: {loc}: {first['msg'].splitlines()[0]}") from None
 
 
-def _template(name: str) -> str:
+def template_text(name: str) -> str:
     return resource("templates", "slurm", name).read_text(encoding="utf-8")
 
 
@@ -83,17 +87,29 @@ class Resources:
 
 @dataclass
 class PlannedStep:
-    id: str
-    kind: str
-    stage: str  # the sbatch array this step goes in
-    depends_on: list[str]
+    """A step with the resources and the sbatch array (stage) the planner gave it."""
+
+    step: Step
+    stage: str
     resources: Resources
-    artifact: str
-    hash: str
-    params: dict = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.step.id
+
+    @property
+    def kind(self) -> str:
+        return str(self.step.kind)
+
+    @property
+    def depends_on(self) -> list[str]:
+        return self.step.depends_on
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        s = self.step
+        return {"id": s.id, "kind": str(s.kind), "stage": self.stage, "depends_on": s.depends_on,
+                "artifact": s.artifact, "hash": s.hash, "params": s.params(),
+                "resources": asdict(self.resources)}  # fmt: skip
 
 
 def _params_b(cfg, student: str) -> float:
@@ -114,7 +130,7 @@ def student_dims(cfg, name: str):
                            s.hidden_size // s.num_attention_heads, name=name)  # fmt: skip
 
 
-def _serving_gpus(cluster: ClusterConfig, model: str, params_b: float) -> int:
+def serving_gpus(cluster: ClusterConfig, model: str, params_b: float) -> int:
     """GPUs to serve a model: the cluster's choice, else a power of two holding 2 bytes/param
     plus 40% for the KV cache (the smallest tensor-parallel size vLLM fits it in)."""
     if model in cluster.server_gpus:
@@ -138,13 +154,13 @@ def _train_resources(cfg, cluster: ClusterConfig, student: str) -> Resources:
                      accelerate_config=config)  # fmt: skip
 
 
-def _eval_resources(cfg, cluster: ClusterConfig, model: str, student: str | None) -> Resources:
-    if model == "teacher":
+def _eval_resources(cfg, cluster: ClusterConfig, target: Evaluated) -> Resources:
+    if target.kind is ModelKind.TEACHER:
         return _server_resources(cfg, cluster, cfg.teacher.model, backend=cfg.teacher.backend)
-    params_b = _params_b(cfg, student) if student else 0.0
+    params_b = _params_b(cfg, target.student)
     if cfg.eval.backend == "openai" or params_b < 0.1:
         return Resources()
-    gpus = _serving_gpus(cluster, model, params_b)
+    gpus = serving_gpus(cluster, target.model, params_b)
     return Resources(gpus=gpus, gpu_mem_gb=cluster.gpu_mem_gb * 0.9, launcher="vllm")
 
 
@@ -159,73 +175,82 @@ def _server_resources(cfg, cluster: ClusterConfig, model: str, backend: str) -> 
         params_b = flops.model_params_total(model) / 1e9
     except PonderError:
         params_b = 0.0  # unknown size: the cluster's server_gpus or one node decides
-    gpus = _serving_gpus(cluster, model, params_b) if params_b else cluster.gpus_per_node
+    gpus = serving_gpus(cluster, model, params_b) if params_b else cluster.gpus_per_node
     return Resources(gpus=gpus, gpu_mem_gb=cluster.gpu_mem_gb * 0.9, server=model, launcher="vllm")
 
 
-def _stage(step, levels: dict[str, int]) -> str:
-    if step.kind == "train":
+def _stage(step: Step, levels: dict[str, int]) -> str:
+    if step.kind is StepKind.TRAIN:
         return f"train{levels[step.id]}"
-    if step.kind in ("student", "mix") or step.id.startswith("generate:") and "@" not in step.id:
+    if step.kind is StepKind.GENERATE and step.shard is not None:
+        return "generate"
+    if step.kind in (StepKind.TOKENIZER, StepKind.STUDENT, StepKind.MIX):
         return "prepare"
-    if step.kind in ("results", "report"):
+    if step.kind is StepKind.GENERATE:  # one pass over a small domain, or the merge of shards
+        return "prepare" if step.depends_on else "generate"
+    if step.kind in (StepKind.RESULTS, StepKind.REPORT):
         return "final"
-    return step.kind
+    return str(step.kind)
+
+
+def num_shards(cfg, cluster: ClusterConfig, domain: str) -> int:
+    """How many generation steps a domain gets: its prompts / `generate_rows_per_step`."""
+    src = cfg.domains[domain].source
+    if src.kind == "world":
+        n_rows = min(src.n, src.limit or src.n)
+    else:  # a file or hub source is counted only when the config caps it (no data access here)
+        n_rows = src.limit if src.kind in ("hub", "file") and src.limit else 0
+    per = cluster.generate_rows_per_step
+    return math.ceil(n_rows / per) if per and n_rows > per else 1
+
+
+def _shards(s: Step, n: int) -> list[Step]:
+    return [
+        Step(f"{s.id}@{k}/{n}", StepKind.GENERATE, [], str(LAYOUT.pair_shard(s.domain, k, n)),
+             config_hash({"generate": s.hash, "shard": k, "of": n}), domain=s.domain, shard=(k, n))
+        for k in range(n)
+    ]  # fmt: skip
+
+
+def _resources(cfg, cluster: ClusterConfig, s: Step) -> Resources:
+    if s.kind is StepKind.GENERATE:
+        if s.depends_on:  # the merge step only concatenates shard files
+            return Resources()
+        return _server_resources(cfg, cluster, cfg.teacher.model, cfg.teacher.backend)
+    if s.kind is StepKind.TRAIN:
+        return _train_resources(cfg, cluster, s.run.student)
+    if s.kind is StepKind.EVAL:
+        return _eval_resources(cfg, cluster, s.target)
+    if s.kind is StepKind.JUDGE:
+        return Resources(server=",".join(j.model for j in cfg.judge.judges) or None)
+    return Resources()
+
+
+def plan_steps(cfg, cluster: ClusterConfig) -> list[Step]:
+    """The study's steps as a cluster runs them: big domains' generation split into shards."""
+    out: list[Step] = []
+    for s in expand(cfg):
+        n = num_shards(cfg, cluster, s.domain) if s.kind is StepKind.GENERATE else 1
+        if n > 1 and cfg.domains[s.domain].source.kind != "paired":
+            shards = _shards(s, n)
+            out += shards
+            s = dataclasses.replace(s, depends_on=[x.id for x in shards])
+        out.append(s)
+    return out
 
 
 def plan(cfg, cluster: ClusterConfig | None = None) -> list[PlannedStep]:
     """Every step of the study with dependencies, resources and its sbatch stage, in run order."""
-    from ponder.pipeline.steps import expand
-
     cluster = cluster or load_cluster()
-    base = expand(cfg)
-    student_of = {s.id: s.params.get("student") for s in base if s.kind == "train"}
     out: list[PlannedStep] = []
     levels: dict[str, int] = {}
-    for s in base:
-        deps = list(s.depends_on)
-        if s.kind == "generate":
-            src = cfg.domains[s.params["domain"]].source
-            n_rows = src.limit if src.kind in ("hub", "file") and src.limit else 0
-            per = cluster.generate_rows_per_step
-            shards = math.ceil(n_rows / per) if per and n_rows > per else 1
-            res = _server_resources(cfg, cluster, cfg.teacher.model, cfg.teacher.backend)
-            if shards > 1:
-                for k in range(shards):
-                    sid = f"{s.id}@{k}/{shards}"
-                    params = {**s.params, "shard": k, "num_shards": shards}
-                    art = f"pairs/{s.params['domain']}.shards/{k:05d}-of-{shards:05d}.parquet"
-                    out.append(PlannedStep(sid, "generate", "generate", [], res, art,
-                                           _shard_hash(s.hash, k, shards), params))  # fmt: skip
-                deps = [f"{s.id}@{k}/{shards}" for k in range(shards)]
-                res = Resources()  # the merge step only concatenates shard files
-            params = {**s.params, "num_shards": shards} if shards > 1 else s.params
-            out.append(PlannedStep(s.id, s.kind, "", deps, res, s.artifact, s.hash, params))
-            continue
-        if s.kind == "train":
-            parent = s.params.get("parent")
+    for s in plan_steps(cfg, cluster):
+        if s.kind is StepKind.TRAIN:
+            parent = s.run.parent
             levels[s.id] = levels.get(f"train:{parent}", 0) + 1 if parent else 1
-            res = _train_resources(cfg, cluster, s.params["student"])
-        elif s.kind == "eval":
-            model = s.params["model"]
-            student = student_of.get(f"train:{model}") or model.removesuffix("_base")
-            student = student if any(x.name == student for x in cfg.students) else None
-            res = _eval_resources(cfg, cluster, model, student)
-        elif s.kind == "judge":
-            res = Resources(server=",".join(j.model for j in cfg.judge.judges) or None)
-        else:
-            res = Resources()
-        out.append(PlannedStep(s.id, s.kind, "", deps, res, s.artifact, s.hash, s.params))
-    for p in out:
-        p.stage = p.stage or _stage(p, levels)
+        out.append(PlannedStep(s, _stage(s, levels), _resources(cfg, cluster, s)))
     check_order(out)
     return out
-
-
-def _shard_hash(gen_hash: str, k: int, n: int) -> str:
-    from ponder.rundir import config_hash
-
-    return config_hash({"generate": gen_hash, "shard": k, "of": n})
 
 
 def check_order(steps: list[PlannedStep]) -> None:
@@ -248,91 +273,8 @@ def stage_order(steps: list[PlannedStep]) -> list[str]:
     return [st for st in order if any(s.stage == st for s in steps)]
 
 
-# ---------------------------------------------------------------- Slurm
-def _jobs(steps: list[PlannedStep]) -> list[dict]:
-    """One sbatch array per stage and resource shape (e.g. student evals on 1 GPU, the
-    teacher's on 8), in submission order, each depending on the jobs of its steps' deps."""
-    jobs: dict[tuple, dict] = {}
-    for st in stage_order(steps):
-        for s in (s for s in steps if s.stage == st):
-            r = s.resources
-            key = (st, r.gpus, r.nodes, r.server if st != "judge" else None, r.accelerate_config)
-            if key not in jobs:
-                same = sum(1 for k in jobs if k[0] == st)
-                name = st if not same else f"{st}-{same + 1}"
-                jobs[key] = {"name": name, "stage": st, "res": r, "steps": []}
-            jobs[key]["steps"].append(s.id)
-    where = {sid: j["name"] for j in jobs.values() for sid in j["steps"]}
-    by_id = {s.id: s for s in steps}
-    for j in jobs.values():
-        deps = {where[d] for sid in j["steps"] for d in by_id[sid].depends_on} - {j["name"]}
-        j["after"] = [x["name"] for x in jobs.values() if x["name"] in deps]
-    return list(jobs.values())
-
-
-def render_slurm(cfg, steps: list[PlannedStep], out_dir: Path, cluster: ClusterConfig,
-                 study_ref: str, run_dir: Path, cluster_file: Path) -> list[Path]:  # fmt: skip
-    """Write `<job>.sbatch`, `steps/<job>.txt` and `submit.sh` into `out_dir`; returns paths."""
-    import shlex
-
-    import jinja2
-
-    from ponder.rundir import atomic_write_text
-
-    env = jinja2.Environment(loader=jinja2.FunctionLoader(_template), keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)  # fmt: skip
-    env.filters["q"] = lambda v: shlex.quote(str(v))
-    out_dir, log_dir = Path(out_dir).resolve(), Path(out_dir).resolve() / "logs"
-    common = {"cfg_name": cfg.name, "cluster": cluster, "workdir": Path.cwd(), "log_dir": log_dir,
-              "study": study_ref, "run_dir": Path(run_dir).resolve(),
-              "cluster_file": Path(cluster_file).resolve(), "judges": cfg.judge.judges}  # fmt: skip
-    written, submit = [], []
-    served = [j for j in cfg.judge.judges if not j.base_urls] if cfg.judge.enabled else []
-    for job in _jobs(steps):
-        st, res = job["stage"], job["res"]
-        after = [f"${{JOB[{a}]}}" for a in job["after"]]
-        dep = f"{cluster.dependency}:{':'.join(after)}" if after else ""
-        if st == "judge" and served:
-            for j in served:  # one vLLM server per judge, started when the evaluations are done
-                gpus = _serving_gpus(cluster, j.model, _total_b(j.model))
-                text = env.get_template("serve.sbatch.j2").render(
-                    **common, name=j.name, model=j.model, gpus=gpus)  # fmt: skip
-                written.append(atomic_write_text(out_dir / f"serve-{j.name}.sbatch", text))
-                submit.append({"name": f"serve-{j.name}", "file": f"serve-{j.name}.sbatch",
-                               "deps": dep, "n_steps": 0})  # fmt: skip
-            # `after:` = once the servers have started; the task waits for their URL files.
-            serve_ids = ":".join(f"${{JOB[serve-{j.name}]}}" for j in served)
-            dep = f"{dep},after:{serve_ids}" if dep else f"after:{serve_ids}"
-        per = 10**9 if st in ("prepare", "final") else cluster.steps_per_task.get(st, 1)
-        per = max(1, min(per, len(job["steps"])))
-        steps_file = out_dir / "steps" / f"{job['name']}.txt"
-        written.append(atomic_write_text(steps_file, "\n".join(job["steps"]) + "\n"))
-        template = {"generate": "generate", "judge": "judge", "prepare": "cpu", "final": "cpu"}
-        kind = "train" if st.startswith("train") else template.get(st, "gpu" if res.gpus else "cpu")
-        if kind == "generate" and not res.server:
-            kind = "cpu"  # an external fleet (base_urls) or a local backend: no server to start
-        gpn = min(res.gpus, cluster.gpus_per_node) if res.gpus else 0
-        text = env.get_template(f"{kind}.sbatch.j2").render(
-            **common, job=job["name"], stage=st, n_steps=len(job["steps"]), nodes=res.nodes,
-            gpus_per_node=gpn, per_task=per, n_tasks=math.ceil(len(job["steps"]) / per),
-            time=cluster.time.get(st.rstrip("0123456789"), "24:00:00"), steps_file=steps_file,
-            server=res.server, accelerate_config=res.accelerate_config)  # fmt: skip
-        written.append(atomic_write_text(out_dir / f"{job['name']}.sbatch", text))
-        submit.append({"name": job["name"], "file": f"{job['name']}.sbatch", "deps": dep,
-                       "n_steps": len(job["steps"]), "stage": st})  # fmt: skip
-    judges = [x["name"] for x in submit if x.get("stage") == "judge"]
-    servers = Path(run_dir).resolve() / "servers"
-    stop = " ".join(shlex.quote(str(servers / f"{j.name}.stop")) for j in served) if judges else ""
-    text = env.get_template("submit.sh.j2").render(
-        cfg_name=cfg.name, jobs=submit, n_steps=len(steps), log_dir=log_dir, stop_files=stop,
-        last_judge=judges[-1] if judges else "", partition=cluster.partition,
-        account=cluster.account)  # fmt: skip
-    written.append(atomic_write_text(out_dir / "submit.sh", text))
-    (out_dir / "submit.sh").chmod(0o755)
-    return written
-
-
-def _total_b(model: str) -> float:
+def total_params_b(model: str) -> float:
+    """A served model's size in billions (0 when the built-in table does not know it)."""
     from ponder import flops
 
     try:

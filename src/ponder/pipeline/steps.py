@@ -1,181 +1,246 @@
-"""Expand a study into steps and run them with caching and resume.
+"""A study as steps: the grid (records.py) becomes typed `Step`s with dependencies and hashes.
 
-The grid (§2.2: students × domains × ρ × schedules, §3.3: bi-phasic arms) becomes a list of
-`Step`s — generate, student, mix, train, eval, judge, results, report — each with the steps it
-depends on, the artifact it writes and a hash of exactly the config that determines it (chained
-through its dependencies). A step whose artifact's manifest records the same hash is skipped, so a
-finished study re-runs instantly, a killed one resumes, and a changed config re-runs exactly the
-affected steps. The cluster planner (plan.py) schedules the same steps.
+Kinds, in execution order: generate (one teacher pass over a domain's prompts), tokenizer and
+student (a scratch student's tokenizer and random init, or a pretrained checkpoint's record), mix,
+train, eval, judge, results, report. Each step's hash covers exactly the config that determines
+its artifact, chained through the hashes of the steps it depends on, so a changed setting makes
+stale precisely the steps downstream of it (the runner, `ledger.py`, decides what is done). The
+cluster planner (plan.py) schedules the same steps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from ponder.config import StudyConfig
-from ponder.rundir import config_hash
+from ponder.records import Evaluated, ModelKind, ModelRun, effective_seed, model_runs, phase_tag
+from ponder.records import evaluated_models as _evaluated
+from ponder.rundir import RunDir, config_hash, fmt_ratio
 
-STAGES = ("generate", "student", "mix", "train", "eval", "judge", "results", "report")
+
+class StepKind(StrEnum):
+    GENERATE = "generate"
+    TOKENIZER = "tokenizer"
+    STUDENT = "student"
+    MIX = "mix"
+    TRAIN = "train"
+    EVAL = "eval"
+    JUDGE = "judge"
+    RESULTS = "results"
+    REPORT = "report"
+
+
+# The stage commands (`ponder generate | mix | train | eval | judge | report`) and the step kinds
+# each one finishes (with every step those depend on).
+STAGE_KINDS: dict[str, tuple[StepKind, ...]] = {
+    "generate": (StepKind.GENERATE,),
+    "mix": (StepKind.MIX,),
+    "train": (StepKind.TRAIN,),
+    "eval": (StepKind.EVAL, StepKind.RESULTS),
+    "judge": (StepKind.JUDGE, StepKind.RESULTS),
+    "report": (StepKind.RESULTS, StepKind.REPORT),
+}
+
+# Settings that change how fast or where a stage runs, never what it writes: outside the hashes.
+# (The teacher backend is transport too: one model served by vLLM offline or by a vLLM server.)
+TEACHER_TRANSPORT = {
+    "backend", "base_urls", "api_key_env", "max_concurrency", "max_retries", "request_timeout_s",
+    "tensor_parallel_size", "shard_size", "client_processes", "flops_model",
+}  # fmt: skip
+EVAL_TRANSPORT = {"batch_size", "data_dir"}
+PAIRS_FORMAT = 1  # bump when the pairs row format changes, so old pairs are regenerated
 
 
 @dataclass
 class Step:
+    """One unit of work: its artifact (relative to the run directory) and what it works on."""
+
     id: str
-    kind: str
+    kind: StepKind
     depends_on: list[str]
-    params: dict
-    artifact: str  # relative to the run directory
+    artifact: str
     hash: str = ""
-    extra: dict = field(default_factory=dict)
+    domain: str | None = None  # generate, mix
+    student: str | None = None  # student
+    seed: int = 0  # student: the init seed; mix: the replicate seed
+    ratio: float | None = None  # mix
+    schedule: str | None = None  # mix
+    run: ModelRun | None = None  # train
+    init: str | None = None  # train: the step whose checkpoint it starts from
+    mix: str | None = None  # train: its mix step
+    target: Evaluated | None = None  # eval, judge
+    benchmark: str | None = None  # eval, judge
+    shard: tuple[int, int] | None = None  # generate on a cluster: shard k of n
+    extra: dict = field(default_factory=dict)  # planner annotations
+
+    def params(self) -> dict[str, Any]:
+        """The typed fields as plain JSON (plans, hashes)."""
+        out: dict[str, Any] = {}
+        for name in ("domain", "student", "ratio", "schedule", "benchmark", "init", "mix"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.kind in (StepKind.STUDENT, StepKind.MIX):
+            out["seed"] = self.seed
+        if self.run is not None:
+            r = self.run
+            out |= {"model": r.model, "student": r.student, "phases": [list(p) for p in r.phases],
+                    "schedule": r.schedule, "seed": r.seed, "parent": r.parent}  # fmt: skip
+        if self.target is not None:
+            out |= {"model": self.target.model, "model_kind": str(self.target.kind)}
+        if self.shard is not None:
+            out |= {"shard": self.shard[0], "num_shards": self.shard[1]}
+        return out
 
 
-def fmt_ratio(r: float) -> str:
-    return f"{r:g}"
+def init_seed(cfg: StudyConfig, student: str, run_seed: int) -> int:
+    """The seed of a student's starting checkpoint: one per replicate for scratch students, one
+    for all replicates of a pretrained checkpoint."""
+    return run_seed if cfg.student(student).init == "scratch" else 0
 
 
-def phase_tag(domain: str, ratio: float) -> str:
-    return f"{domain}-r{fmt_ratio(ratio)}"
+def student_step_id(student: str, seed: int) -> str:
+    return f"student:{student}" + (f":s{seed}" if seed else "")
 
 
-def model_id(student: str, phases: list[tuple[str, float]], schedule: str, seed: int) -> str:
-    """e.g. `tiny-2m_general-r1_sequential` or `tiny-2m_general-r0+math-r1_sequential_s1`."""
-    tag = "+".join(phase_tag(d, r) for d, r in phases)
-    return f"{student}_{tag}_{schedule}" + (f"_s{seed}" if seed else "")
+def mix_step_id(domain: str, ratio: float, schedule: str, seed: int) -> str:
+    return f"mix:{domain}:r{fmt_ratio(ratio)}:{schedule}:s{seed}"
 
 
-def _canon_schedule(ratio: float, schedule: str) -> str:
-    # With ρ ∈ {0, 1} the mix has one style only: sequential and mixed are the same run.
-    return "sequential" if ratio in (0.0, 1.0) else schedule
+def pairs_content(cfg: StudyConfig, domain: str) -> dict:
+    """Exactly what determines a domain's pairs: teacher (not its transport), source, world."""
+    src = cfg.domains[domain].source
+    teacher = cfg.teacher.model_dump(mode="json", exclude=TEACHER_TRANSPORT)
+    for mode in ("ift", "reasoning"):
+        teacher[mode].pop("expected_tokens", None)  # a dry-run estimate only
+    return {
+        "teacher": None if src.kind == "paired" else teacher,  # paired: answers come with it
+        "source": src.model_dump(mode="json"),
+        "world": cfg.world.model_dump(mode="json") if src.kind == "world" else None,
+        "domain": domain,
+        "format": PAIRS_FORMAT,
+    }
 
 
-def _gen_hash(cfg: StudyConfig, domain: str) -> str:
-    t = cfg.teacher.model_dump(
-        exclude={"base_urls", "api_key_env", "max_concurrency", "max_retries", "request_timeout_s"}
+class _Builder:
+    """Adds steps in order, each hashed over its kind, typed fields, own config and deps."""
+
+    def __init__(self, cfg: StudyConfig) -> None:
+        self.cfg, self.layout, self.steps = cfg, RunDir(Path()), {}
+
+    def add(self, step: Step, own: object) -> None:
+        if step.id in self.steps:
+            return
+        deps = [self.steps[d].hash for d in step.depends_on]
+        spec = {"kind": str(step.kind), "params": step.params(), "own": own, "deps": deps}
+        step.hash = config_hash(spec)
+        self.steps[step.id] = step
+
+
+def _prepare(b: _Builder, runs: list[ModelRun]) -> None:
+    cfg, lay = b.cfg, b.layout
+    domains = sorted({d for r in runs for d, _ in r.phases})
+    for d in domains:
+        b.add(Step(f"generate:{d}", StepKind.GENERATE, [], str(lay.pairs(d)), domain=d),
+              pairs_content(cfg, d))  # fmt: skip
+    inits = sorted({(r.student, init_seed(cfg, r.student, r.seed)) for r in runs})
+    if any(cfg.student(s).init == "scratch" for s, _ in inits):
+        own = {"world": cfg.world.model_dump(mode="json"),
+               "vocab": max(s.vocab_size for s in cfg.students)}  # fmt: skip
+        deps = [f"generate:{d}" for d in domains]
+        b.add(Step("tokenizer", StepKind.TOKENIZER, deps,
+                   str(lay.tokenizer() / "tokenizer.json")), own)  # fmt: skip
+    for name, seed in inits:
+        s = cfg.student(name)
+        deps = ["tokenizer"] if s.init == "scratch" else []
+        own = {"student": s.model_dump(mode="json"), "seed": effective_seed(cfg, seed)}
+        b.add(Step(student_step_id(name, seed), StepKind.STUDENT, deps,
+                   str(lay.student_record(name, seed)), student=name, seed=seed), own)  # fmt: skip
+
+
+def _train(b: _Builder, runs: list[ModelRun]) -> None:
+    cfg, lay = b.cfg, b.layout
+    for r in runs:
+        mix_id = mix_step_id(r.domain, r.ratio, r.schedule, r.seed)
+        b.add(Step(mix_id, StepKind.MIX, [f"generate:{r.domain}"],
+                   str(lay.mix(r.domain, r.ratio, r.schedule, r.seed)), domain=r.domain,
+                   seed=r.seed, ratio=r.ratio, schedule=r.schedule),
+              {"mix": cfg.mix.model_dump(mode="json"), "seed": effective_seed(cfg, r.seed)})  # fmt: skip
+        init = (f"train:{r.parent}" if r.parent
+                else student_step_id(r.student, init_seed(cfg, r.student, r.seed)))  # fmt: skip
+        own = {"train": cfg.train.model_dump(mode="json"), "seed": effective_seed(cfg, r.seed)}
+        b.add(Step(f"train:{r.model}", StepKind.TRAIN, [init, mix_id],
+                   str(lay.train_summary(r.model)), run=r, init=init, mix=mix_id), own)  # fmt: skip
+
+
+def _evaluate(b: _Builder) -> None:
+    cfg, lay = b.cfg, b.layout
+    eval_own = cfg.eval.model_dump(mode="json", exclude=EVAL_TRANSPORT)
+    judge_own = cfg.judge.model_dump(
+        mode="json", exclude={"judges": {"__all__": {"base_urls", "api_key_env"}}}
     )
-    return config_hash(
-        {"teacher": t, "source": cfg.domains[domain].source.model_dump(), "world": cfg.world}
-    )
-
-
-def model_runs(cfg: StudyConfig) -> list[dict]:
-    """Every trained model of the grid, parents before children, without duplicates."""
-    runs: dict[str, dict] = {}
-    for block in cfg.grid:
-        if block.domains:
-            chains = [[(d, r)] for d in block.domains for r in block.ratios]
+    for t in _evaluated(cfg):
+        if t.kind is ModelKind.STUDENT:
+            deps = [f"train:{t.model}"]
+        elif t.kind is ModelKind.BASE:
+            deps = [student_step_id(t.student, init_seed(cfg, t.student, t.seed))]
         else:
-            chains = [[]]
-            for ph in block.phases:
-                chains = [c + [(ph.domain, r)] for c in chains for r in ph.ratios]
-        for student in block.students:
-            for seed in block.seeds:
-                for chain in chains:
-                    for sched in block.schedules:
-                        for k in range(1, len(chain) + 1):
-                            sub = chain[:k]
-                            s = _canon_schedule(sub[-1][1], sched) if len(sub) == 1 else sched
-                            mid = model_id(student, sub, s, seed)
-                            if mid in runs:
-                                continue
-                            parent = None
-                            if k > 1:
-                                p = chain[: k - 1]
-                                ps = _canon_schedule(p[-1][1], sched) if len(p) == 1 else sched
-                                parent = model_id(student, p, ps, seed)
-                            runs[mid] = {
-                                "model": mid,
-                                "student": student,
-                                "phases": sub,
-                                "schedule": s,
-                                "seed": seed,
-                                "parent": parent,
-                            }
-    return list(runs.values())
+            deps = []
+        teacher = cfg.teacher.model_dump(mode="json", exclude=TEACHER_TRANSPORT)
+        own = {"eval": eval_own, "teacher": teacher if t.kind is ModelKind.TEACHER else None}
+        for bench in cfg.eval.benchmarks:
+            eid = f"eval:{t.model}:{bench}"
+            b.add(Step(eid, StepKind.EVAL, deps, str(lay.eval(t.model, bench)), target=t,
+                       benchmark=bench), own)  # fmt: skip
+            if cfg.judge.enabled:
+                b.add(Step(f"judge:{t.model}:{bench}", StepKind.JUDGE, [eid],
+                           str(lay.judgement(t.model, bench)), target=t, benchmark=bench),
+                      judge_own)  # fmt: skip
 
 
 def expand(cfg: StudyConfig) -> list[Step]:
     """The study's steps in a valid execution order, each with its chained config hash."""
-    steps: dict[str, Step] = {}
-
-    def add(step: Step, own: object) -> Step:
-        deps = [steps[d].hash for d in step.depends_on]
-        step.hash = config_hash(
-            {"kind": step.kind, "params": step.params, "own": own, "deps": deps}
-        )
-        steps[step.id] = step
-        return step
-
+    b = _Builder(cfg)
     runs = model_runs(cfg)
-    used_domains = sorted({d for r in runs for d, _ in r["phases"]})
-    for d in used_domains:
-        add(Step(f"generate:{d}", "generate", [], {"domain": d}, f"pairs/{d}.parquet"),
-            _gen_hash(cfg, d))  # fmt: skip
-    scratch = any(cfg.student(s).init == "scratch" for s in {r["student"] for r in runs})
-    tok_deps = [f"generate:{d}" for d in used_domains]
-    if scratch:
-        add(Step("tokenizer", "student", tok_deps, {}, "students/tokenizer/tokenizer.json"),
-            {"world": cfg.world, "vocab": max(s.vocab_size for s in cfg.students)})  # fmt: skip
-    for sname in sorted({r["student"] for r in runs}):
-        s = cfg.student(sname)
-        deps = ["tokenizer"] if s.init == "scratch" else []
-        add(Step(f"student:{sname}", "student", deps, {"student": sname},
-                 f"students/{sname}/student.json"), {"student": s, "seed": cfg.seed})  # fmt: skip
-    for r in runs:
-        dom, ratio = r["phases"][-1]
-        mix_id = f"mix:{dom}:r{fmt_ratio(ratio)}:{r['schedule']}:s{r['seed']}"
-        if mix_id not in steps:
-            params = {"domain": dom, "ratio": ratio, "schedule": r["schedule"], "seed": r["seed"]}
-            name = f"{dom}-r{fmt_ratio(ratio)}-{r['schedule']}-s{r['seed']}"
-            add(Step(mix_id, "mix", [f"generate:{dom}"], params, f"mixes/{name}.parquet"),
-                cfg.mix)  # fmt: skip
-        init = f"train:{r['parent']}" if r["parent"] else f"student:{r['student']}"
-        add(Step(f"train:{r['model']}", "train", [init, mix_id], dict(r),
-                 f"models/{r['model']}/train_summary.json"), cfg.train)  # fmt: skip
-    evaluated = [(r["model"], f"train:{r['model']}") for r in runs]
-    if cfg.eval.include_teacher:
-        evaluated.append(("teacher", ""))
-    if cfg.eval.include_base:
-        for sname in sorted({r["student"] for r in runs}):
-            evaluated.append((f"{sname}_base", f"student:{sname}"))
-    eval_cfg = cfg.eval.model_dump(exclude={"batch_size", "data_dir"})
-    for model, dep in evaluated:
-        for b in cfg.eval.benchmarks:
-            own = {"eval": eval_cfg, "teacher": cfg.teacher.model if model == "teacher" else None}
-            add(Step(f"eval:{model}:{b}", "eval", [dep] if dep else [],
-                     {"model": model, "benchmark": b}, f"evals/{model}/{b}.parquet"),
-                own)  # fmt: skip
-    eval_ids = [s for s in steps if s.startswith("eval:")]
-    if cfg.judge.enabled:
-        # Server addresses and key names do not change a verdict: keep them out of the hash.
-        judge_own = cfg.judge.model_dump(
-            exclude={"judges": {"__all__": {"base_urls", "api_key_env"}}}
-        )
-        for sid in list(eval_ids):
-            _, model, b = sid.split(":", 2)
-            add(Step(f"judge:{model}:{b}", "judge", [sid], {"model": model, "benchmark": b},
-                     f"judgements/{model}/{b}.parquet"), judge_own)  # fmt: skip
-    final = [s for s in steps if s.startswith(("eval:", "judge:"))]
-    add(Step("results", "results", final, {}, "results.parquet"), {})
+    _prepare(b, runs)
+    _train(b, runs)
+    _evaluate(b)
+    final = [s.id for s in b.steps.values() if s.kind in (StepKind.EVAL, StepKind.JUDGE)]
+    b.add(Step("results", StepKind.RESULTS, final, str(b.layout.results())), {})
     if cfg.report:
-        add(Step("report", "report", ["results"], {}, "report/index.html"), {})
-    return list(steps.values())
+        b.add(Step("report", StepKind.REPORT, ["results"], str(b.layout.report_index())),
+              {"report": cfg.report})  # fmt: skip
+    return list(b.steps.values())
+
+
+def closure(steps: dict[str, Step], wanted: list[str]) -> list[str]:
+    """`wanted` and every step they depend on, in execution order."""
+    need: set[str] = set()
+    stack = list(wanted)
+    while stack:
+        sid = stack.pop()
+        if sid not in need:
+            need.add(sid)
+            stack += steps[sid].depends_on
+    return [sid for sid in steps if sid in need]
 
 
 def grid_rows(cfg: StudyConfig) -> list[dict]:
     """The expanded grid, one row per trained model (for `ponder validate`)."""
     return [
         {
-            "model": r["model"],
-            "student": r["student"],
-            "phases": " → ".join(phase_tag(d, x) for d, x in r["phases"]),
-            "schedule": r["schedule"],
-            "seed": r["seed"],
+            "model": r.model,
+            "student": r.student,
+            "phases": " → ".join(phase_tag(d, x) for d, x in r.phases),
+            "schedule": r.schedule,
+            "seed": r.seed,
             "benchmarks": len(cfg.eval.benchmarks),
         }
         for r in model_runs(cfg)
     ]
 
 
-def run_dir_for(cfg: StudyConfig, out: str | Path | None) -> Path:
-    return Path(out) if out else Path(cfg.out_dir) / cfg.name
+def run_dir_for(cfg: StudyConfig, out: str | Path | None) -> RunDir:
+    return RunDir(Path(out) if out else Path(cfg.out_dir) / cfg.name)

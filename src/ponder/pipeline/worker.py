@@ -1,10 +1,10 @@
-"""Run one planned step on a worker: idempotent, and never by two workers at once.
+"""Run planned steps on a worker: idempotent, and never by two workers at once.
 
-`run_step` skips a step whose artifact and completion record match its config hash (running it
-twice does no extra work), refuses a step whose dependencies are not done, and otherwise runs it
-under a lock file in `<run>/.locks/` on the shared filesystem. `StepLock` recovers locks left by
-dead workers. The work itself is the local runner's (`runner.execute`), so a step does on a
-cluster exactly what it does in `ponder run`.
+`run_steps` runs the steps an array task was given, in one process (an evaluation task loads its
+model once for all its benchmarks). Each step is skipped when the ledger says it is done, refused
+while its dependencies are not, and otherwise run under a lock file in `<run>/.locks/` on the
+shared filesystem; `StepLock` recovers locks left by dead workers. The work itself is the stage
+table's (`stages.execute`), so a step does on a cluster exactly what it does in `ponder run`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,13 @@ import time
 import uuid
 from pathlib import Path
 
+from ponder.config import StudyConfig
 from ponder.errors import PonderError
-from ponder.pipeline.plan import ClusterConfig, plan
+from ponder.pipeline import ledger
+from ponder.pipeline.plan import ClusterConfig, load_cluster, plan_steps
+from ponder.pipeline.runner import rank
+from ponder.pipeline.stages import Context, execute
+from ponder.rundir import RunDir
 
 
 class StepLock:
@@ -123,72 +128,64 @@ class StepLock:
 
 
 def lock_path(run_dir: Path, step_id: str) -> Path:
-    safe = step_id.replace(":", "__").replace("/", "_of_").replace("@", "_at_")
-    return Path(run_dir) / ".locks" / f"{safe}.lock"
+    return RunDir(run_dir).lock(step_id)
 
 
-def run_step(cfg, run_dir: Path, step_id: str, cluster: ClusterConfig | None = None, *,
-             wait: bool = True, lock: bool = True, stale_after_s: float = 600.0,
-             execute=None, record: bool = True) -> str:  # fmt: skip
-    """Run one planned step; returns 'done' (already finished), 'ran', or 'busy' (locked by
-    another worker and `wait` is off). `execute(cfg, run_dir, step, steps)` defaults to the
-    local runner's, so a step does on a cluster exactly what it does in `ponder run`."""
-    from ponder.pipeline import runner
-
-    steps = {s.id: s for s in plan_steps_for_run(cfg, cluster)}
-    if step_id not in steps:
-        raise PonderError(f"step: no step {step_id!r} in study {cfg.name} (see `ponder plan`)")
-    step = steps[step_id]
-    if runner.step_done(run_dir, step):
+def _run_locked(ctx: Context, step_id: str, opts: dict) -> str:
+    step = ctx.steps[step_id]
+    rd = ctx.rd
+    if ledger.is_done(rd, step):
         return "done"
-    missing = [d for d in step.depends_on if not runner.step_done(run_dir, steps[d])]
+    missing = [d for d in step.depends_on if not ledger.is_done(rd, ctx.steps[d])]
     if missing:
         raise PonderError(f"step {step_id}: dependency {missing[0]} is not done yet")
-    execute = execute or _execute
-    guard = StepLock(lock_path(run_dir, step_id), stale_after_s) if lock else None
-    finished = lambda: runner.step_done(run_dir, step)  # noqa: E731
-    if guard is not None and not guard.acquire(wait=wait, is_done=finished):
+    guard = StepLock(rd.lock(step_id), opts["stale_after_s"]) if opts["lock"] else None
+    finished = lambda: ledger.is_done(rd, step)  # noqa: E731
+    if guard is not None and not guard.acquire(wait=opts["wait"], is_done=finished):
         return "done" if finished() else "busy"
     try:
-        if runner.step_done(run_dir, step):  # finished by the worker that held the lock
+        if finished():  # finished by the worker that held the lock
             return "done"
+        if opts["record"] and rank() == 0:
+            ledger.begin(rd, step)
         t0 = time.time()
-        info = execute(cfg, run_dir, step, steps) or {}
-        if record and runner.rank() == 0:  # one record per distributed run
-            runner.record_done(run_dir, step, time.time() - t0, info)
+        info = (opts["execute"] or _execute)(ctx, step)
+        if opts["record"] and rank() == 0:  # one record per distributed run
+            ledger.record(rd, step, time.time() - t0, info)
         return "ran"
     finally:
         if guard is not None:
             guard.release()
 
 
-def plan_steps_for_run(cfg, cluster: ClusterConfig | None = None) -> list:
-    """The study's steps as `ponder run` knows them, plus generation shard steps."""
-    from ponder.pipeline.steps import Step
-
-    return [Step(p.id, p.kind, p.depends_on, p.params, p.artifact, p.hash)
-            for p in plan(cfg, cluster)]  # fmt: skip
+def _execute(ctx: Context, step) -> dict:
+    return execute(ctx, step)
 
 
-def _execute(cfg, run_dir: Path, step, steps: dict) -> dict:
-    from ponder.pipeline import runner
+def planned_context(
+    cfg: StudyConfig, run_dir: Path | RunDir, cluster: ClusterConfig | None
+) -> Context:
+    """The study's steps as the planner split them (generation shards included)."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    return Context(cfg, rd, {s.id: s for s in plan_steps(cfg, cluster or load_cluster())})
 
-    if step.kind == "generate" and "shard" in step.params:
-        from ponder.generate import run as generate
 
-        if not hasattr(generate, "generate_shard"):
-            raise PonderError(
-                f"step {step.id}: this build cannot generate one shard (ponder.generate.run has no "
-                "generate_shard); set generate_rows_per_step: 0 in the cluster config"
-            )
-        p = step.params
-        return generate.generate_shard(cfg, p["domain"], p["shard"], p["num_shards"], run_dir)
-    if step.kind == "generate" and "num_shards" in step.params:  # concatenate finished shards
-        from ponder.generate import run as generate
+def run_steps(cfg: StudyConfig, run_dir: Path | RunDir, step_ids: list[str],
+              cluster: ClusterConfig | None = None, *, wait: bool = True, lock: bool = True,
+              stale_after_s: float = 600.0, execute=None, record: bool = True) -> list[str]:  # fmt: skip
+    """Run planned steps in order in this process; returns each one's status: 'done' (already
+    finished), 'ran', or 'busy' (locked by another worker and `wait` is off).
+    `execute(ctx, step)` defaults to the stage table's."""
+    ctx = planned_context(cfg, run_dir, cluster)
+    for sid in step_ids:
+        if sid not in ctx.steps:
+            raise PonderError(f"step: no step {sid!r} in study {cfg.name} (see `ponder plan`)")
+    ctx.rd.root.mkdir(parents=True, exist_ok=True)
+    opts = {"wait": wait, "lock": lock, "stale_after_s": stale_after_s, "execute": execute,
+            "record": record}  # fmt: skip
+    return [_run_locked(ctx, sid, opts) for sid in step_ids]
 
-        if not hasattr(generate, "merge_shards"):
-            raise PonderError(
-                f"step {step.id}: ponder.generate.run has no merge_shards in this build"
-            )
-        return generate.merge_shards(cfg, step.params["domain"], step.params["num_shards"], run_dir)
-    return runner.execute(cfg, run_dir, step, steps)
+
+def run_step(cfg: StudyConfig, run_dir: Path | RunDir, step_id: str, cluster=None, **kw) -> str:
+    """One planned step (see `run_steps`)."""
+    return run_steps(cfg, run_dir, [step_id], cluster, **kw)[0]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ponder.errors import PonderError
+from ponder.rundir import RunDir
 
 REQUIRED = [
     "model",
@@ -60,8 +61,8 @@ def skip(key: str, title: str, paper: str, reason: str) -> Analysis:
 
 
 def load_results(run_dir: Path) -> pd.DataFrame:
-    """Read and validate `RUN_DIR/results.parquet`; fill optional columns; average seeds."""
-    path = Path(run_dir) / "results.parquet"
+    """Read and validate RUN_DIR/results.parquet; fill optional columns; average seeds."""
+    path = RunDir(run_dir).results()
     if not path.exists():
         raise PonderError(f"{path}: not found (run the eval stage first)")
     try:

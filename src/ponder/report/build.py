@@ -19,24 +19,30 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from ponder.evaluate.stats import judge_agreement
 from ponder.report import analyses as A
 from ponder.report import efficiency as E
 from ponder.report.analyses import Analysis
 from ponder.report.figures import draw
-from ponder.rundir import atomic_write_json, atomic_write_text, code_version, write_manifest
+from ponder.report.judges import judge_agreement
+from ponder.rundir import (
+    RunDir,
+    atomic_write_json,
+    atomic_write_text,
+    code_version,
+    write_manifest,
+)
 
 TABLE_KEYS = ("headline", "fig1", "judges")  # analyses whose table is shown and saved
 QUOTE_CHARS = 1200  # long reasoning traces are cut in the page; the evals keep them whole
 
 
-def run_analyses(df: pd.DataFrame, run_dir: Path) -> list[Analysis]:
+def run_analyses(df: pd.DataFrame, rd: RunDir) -> list[Analysis]:
     """All analyses in the paper's order; each either has a reading or a reason it was skipped."""
     return [
         E.headline(df), A.task_sensitivity(df), A.mono_phasic(df), A.seq_vs_mixed(df),
         A.ratio_gap(df), A.domain_adaptation(df), E.train_pareto(df), E.infer_pareto(df),
-        A.length_by_correctness(df), E.early_stopping(df, run_dir), E.infer_scaling(df),
-        judge_agreement(run_dir),
+        A.length_by_correctness(df), E.early_stopping(df, rd), E.infer_scaling(df),
+        judge_agreement(rd),
     ]  # fmt: skip
 
 
@@ -63,7 +69,7 @@ def _tables(a: Analysis) -> list[dict]:
     return out
 
 
-def _examples(analyses: list[Analysis], df: pd.DataFrame, run_dir: Path) -> list[dict]:
+def _examples(analyses: list[Analysis], df: pd.DataFrame, rd: RunDir) -> list[dict]:
     """IFT and reasoning answers to one item of the benchmark where reasoning gained most."""
     fig1 = next(a for a in analyses if a.key == "fig1")
     if fig1.skipped:
@@ -73,7 +79,7 @@ def _examples(analyses: list[Analysis], df: pd.DataFrame, run_dir: Path) -> list
     rows = rows[(rows["benchmark"] == top["benchmark"]) & (rows["student"] == top["student"])]
     evs = {}
     for _, r in rows.iterrows():
-        path = run_dir / "evals" / r["models"][0] / f"{top['benchmark']}.parquet"
+        path = rd.eval(r["models"][0], top["benchmark"])
         if path.exists():
             ev = pd.read_parquet(path)
             if {"id", "response", "correct"} <= set(ev.columns) and len(ev):
@@ -98,15 +104,15 @@ def _examples(analyses: list[Analysis], df: pd.DataFrame, run_dir: Path) -> list
     return out
 
 
-def _provenance(run_dir: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    man_path = run_dir / "manifest.json"
+def _provenance(rd: RunDir) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    man_path = rd.manifest()
     man = {}
     if man_path.exists():
         try:
             man = json.loads(man_path.read_text())
         except json.JSONDecodeError:
             man = {"manifest.json": "unreadable (not JSON)"}
-    rows = [("run directory", str(run_dir.resolve())), ("report code version", code_version())]
+    rows = [("run directory", str(rd.root.resolve())), ("report code version", code_version())]
     for k in ("code_version", "config_hash", "hardware", "host", "python"):
         if k in man:
             rows.append((f"study {k.replace('_', ' ')}", str(man[k])))
@@ -155,6 +161,25 @@ def _numbers(analyses: list[Analysis]) -> dict:
     }
 
 
+def _page(df: pd.DataFrame, analyses: list[Analysis], rd: RunDir) -> str:
+    study_yaml = rd.study_yaml()
+    prov, stages = _provenance(rd)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("ponder.resources", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined,
+    )  # fmt: skip
+    return env.get_template("report.html.j2").render(
+        study_name=rd.root.name, code_version=code_version(), n_rows=len(df),
+        n_models=sum(len(m) for m in df.drop_duplicates(A.CONFIG)["models"]),
+        n_benchmarks=df["benchmark"].nunique(),
+        analyses=[dict(key=a.key, title=a.title, paper=a.paper, skipped=a.skipped,
+                       reading=a.reading, figures=a.figures, tables=_tables(a))
+                  for a in analyses],
+        examples=_examples(analyses, df, rd), provenance=prov, stages=stages,
+        study_yaml=study_yaml.read_text(encoding="utf-8") if study_yaml.exists() else "",
+    )  # fmt: skip
+
+
 def build_report(run_dir: Path) -> Path:
     """Draw every analysis the study supports into RUN_DIR/report/; return index.html's path.
 
@@ -162,37 +187,20 @@ def build_report(run_dir: Path) -> Path:
     that no longer apply.
     """
     started = time.time()
-    run_dir = Path(run_dir)
-    df = A.load_results(run_dir)
-    out = run_dir / "report"
+    rd = RunDir(run_dir)
+    df = A.load_results(rd.root)
+    out = rd.report_dir()
     out.mkdir(parents=True, exist_ok=True)
-    analyses = run_analyses(df, run_dir)
+    analyses = run_analyses(df, rd)
     for a in analyses:
         a.figures = draw(a, out)
     keep = {f for a in analyses for f in a.figures}
     for stale in out.glob("*.png"):
         if stale.name not in keep:
             stale.unlink()
-    study_yaml = run_dir / "study.yaml"
-    name = run_dir.name
-    prov, stages = _provenance(run_dir)
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("ponder.resources", "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined,
-    )  # fmt: skip
-    html = env.get_template("report.html.j2").render(
-        study_name=name, code_version=code_version(), n_rows=len(df),
-        n_models=sum(len(m) for m in df.drop_duplicates(A.CONFIG)["models"]),
-        n_benchmarks=df["benchmark"].nunique(),
-        analyses=[dict(key=a.key, title=a.title, paper=a.paper, skipped=a.skipped,
-                       reading=a.reading, figures=a.figures, tables=_tables(a))
-                  for a in analyses],
-        examples=_examples(analyses, df, run_dir), provenance=prov, stages=stages,
-        study_yaml=study_yaml.read_text(encoding="utf-8") if study_yaml.exists() else "",
-    )  # fmt: skip
-    index = atomic_write_text(out / "index.html", html)
-    atomic_write_text(out / "report.md", _markdown(analyses, name))
+    index = atomic_write_text(rd.report_index(), _page(df, analyses, rd))
+    atomic_write_text(out / "report.md", _markdown(analyses, rd.root.name))
     atomic_write_json(out / "numbers.json", _numbers(analyses))
-    digest = hashlib.sha256((run_dir / "results.parquet").read_bytes()).hexdigest()[:16]
-    write_manifest(index, digest, started, figures=sorted(keep))
+    digest = hashlib.sha256(rd.results().read_bytes()).hexdigest()[:16]
+    write_manifest(index, started, results_sha256=digest, figures=sorted(keep))
     return index

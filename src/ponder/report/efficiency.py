@@ -6,13 +6,12 @@ saved per-item answers from `RUN_DIR/evals/`. Frontiers and fits are in `ponder.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from ponder.report.analyses import Analysis, by_category, endpoints, mono, primary_domain, pts, skip
 from ponder.report.fits import fit_decode_cost, fit_loglinear, fit_saturating, pareto_mask
+from ponder.rundir import RunDir
 
 PERCENTILES = (0, 25, 50, 75, 100)  # Appendix F.3's early-stopping thresholds
 
@@ -112,7 +111,7 @@ def cut_scores(ev: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def early_stopping(df: pd.DataFrame, run_dir: Path) -> Analysis:
+def early_stopping(df: pd.DataFrame, rd: RunDir) -> Analysis:
     key, title, paper = "fig15", "Early stopping at answer-length percentiles", "Fig. 15"
     dom = primary_domain(df)
     e = endpoints(df, dom) if dom else pd.DataFrame()
@@ -121,7 +120,7 @@ def early_stopping(df: pd.DataFrame, run_dir: Path) -> Analysis:
     for _, r in e.iterrows():
         evs = []
         for model in r["models"]:
-            path = Path(run_dir) / "evals" / model / f"{r['benchmark']}.parquet"
+            path = rd.eval(model, r["benchmark"])
             if path.exists():
                 ev = pd.read_parquet(path)
                 if need <= set(ev.columns) and len(ev):

@@ -14,13 +14,11 @@ differently once saved and reloaded (tests check the round trip).
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ponder.config import StudentConfig
+from ponder.config import StudentConfig, StudyConfig
+from ponder.rundir import atomic_dir
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 THINK = ["<think>", "</think>"]
@@ -115,28 +113,39 @@ def count_parameters(student: StudentConfig, tokenizer) -> int:
 
 
 def init_student(student: StudentConfig, tokenizer, out_dir: Path, seed: int = 0) -> Path:
-    """Save a random-init Qwen2 student + tokenizer as a HF checkpoint at `out_dir` (atomically)."""
+    """Save a random-init Qwen2 student + tokenizer as a HF checkpoint at `out_dir` (atomically,
+    replacing whatever is there: the runner decides when an init is due, never this function)."""
     import torch
     from transformers import GenerationConfig, Qwen2ForCausalLM
 
-    out_dir = Path(out_dir)
-    if (out_dir / "config.json").exists():
-        return out_dir
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(_qwen2_config(student, tokenizer))
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
     )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return out_dir
+
+    return atomic_dir(Path(out_dir), fill)
+
+
+def tokenizer_for_study(cfg: StudyConfig, pairs: list[Path]):
+    """The scratch students' shared tokenizer, trained on the world's text and, for other prompt
+    sources, on up to 20,000 rows of each domain's pairs (prompts and both answers)."""
+    import pandas as pd
+
+    from ponder.tiny import world
+
+    texts = world.corpus(cfg.world.seed)
+    uses_world = any(d.source.kind == "world" for d in cfg.domains.values())
+    for dom, path in zip(cfg.domains.values(), pairs, strict=True):
+        if dom.source.kind != "world" and path.exists():
+            df = pd.read_parquet(path, columns=["prompt", "ift", "reasoning"]).head(20_000)
+            texts += [t for col in df.columns for t in df[col].astype(str)]
+    vocab = max(s.vocab_size for s in cfg.students)
+    return build_tokenizer(texts, vocab, world.INSTRUCTION_PHRASES if uses_world else ())
 
 
 def checkpoint_params(path: str | Path) -> int:

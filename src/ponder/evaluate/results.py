@@ -1,0 +1,90 @@
+"""The results table: one row per (model, benchmark), from the per-item evaluations.
+
+Columns are the README's contract (model, student, params, domain, ratio, schedule, benchmark,
+family, format, accuracy, n, mean_tokens, train_flops, infer_flops) plus the run's seed, kind, arm,
+the 95% bootstrap CI of the accuracy, the judge panel's accuracy when judges ran, and mean tokens
+of correct and incorrect answers (Fig. 17). Training FLOPs of a bi-phasic model add its parents'.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from ponder.config import StudyConfig
+from ponder.evaluate.run import load_study_benchmark
+from ponder.evaluate.stats import accuracy_ci
+from ponder.records import ModelKind, ModelRun, effective_seed, evaluated_models
+from ponder.rundir import RunDir
+
+
+def _train_flops(rd: RunDir, run: ModelRun, runs: dict[str, ModelRun]) -> float:
+    """Cumulative training FLOPs of a model: its own phase plus every parent phase (bi-phasic)."""
+    total, cur = 0.0, run
+    while cur:
+        p = rd.train_summary(cur.model)
+        if not p.exists():
+            return math.nan
+        total += float(json.loads(p.read_text()).get("train_flops", math.nan))
+        cur = runs.get(cur.parent) if cur.parent else None
+    return total
+
+
+def _params(rd: RunDir, cfg: StudyConfig) -> dict[tuple[str, int], float]:
+    out = {}
+    for s in cfg.students:
+        for p in rd.root.glob(f"students/{s.name}*/student.json"):
+            seed = int(p.parent.name.rsplit("-s", 1)[1]) if p.parent.name != s.name else 0
+            out[(s.name, seed)] = json.loads(p.read_text())["params"]
+    return out
+
+
+def _describe(cfg: StudyConfig, rd: RunDir, target, runs, params) -> dict:
+    """The config columns of one evaluated model."""
+    from ponder.pipeline.steps import init_seed
+
+    if target.kind is ModelKind.STUDENT:
+        r = target.run
+        seed = init_seed(cfg, r.student, r.seed)
+        return {"student": r.student, "params": params.get((r.student, seed), math.nan),
+                "domain": r.domains, "ratio": r.ratio, "schedule": r.schedule, "arm": r.arm,
+                "seed": effective_seed(cfg, r.seed), "train_flops": _train_flops(rd, r, runs)}  # fmt: skip
+    student = target.student if target.kind is ModelKind.BASE else cfg.teacher.model
+    return {"student": student, "params": params.get((target.student, target.seed), math.nan),
+            "domain": "", "ratio": math.nan, "schedule": "", "arm": "",
+            "seed": effective_seed(cfg, target.seed), "train_flops": math.nan}  # fmt: skip
+
+
+def _scores(df: pd.DataFrame, judged) -> dict:
+    correct = df["correct"].astype(bool).to_numpy()
+    _, lo, hi = (x / 100 for x in accuracy_ci(correct)) if len(df) else (math.nan,) * 3
+    judge = float(pd.read_parquet(judged)["judge_correct"].mean()) if judged.exists() else math.nan
+    tokens = df["tokens"]
+    return {
+        "accuracy": float(correct.mean()) if len(df) else math.nan, "n": len(df),
+        "mean_tokens": float(tokens.mean()), "infer_flops": float(df["infer_flops"].sum()),
+        "judge_accuracy": judge, "ci_low": lo, "ci_high": hi,
+        "mean_tokens_correct": float(tokens[correct].mean()) if correct.any() else math.nan,
+        "mean_tokens_incorrect": float(tokens[~correct].mean()) if (~correct).any() else math.nan,
+    }  # fmt: skip
+
+
+def collect_results(cfg: StudyConfig, rd: RunDir) -> pd.DataFrame:
+    """One row per (model, benchmark) evaluated in this study."""
+    targets = evaluated_models(cfg)
+    runs = {t.run.model: t.run for t in targets if t.run is not None}
+    params = _params(rd, cfg)
+    benches = {b: load_study_benchmark(cfg, b) for b in cfg.eval.benchmarks}  # family, format
+    rows = []
+    for t in targets:
+        for name, bench in benches.items():
+            path = rd.eval(t.model, name)
+            if not path.exists():
+                continue
+            rows.append({"model": t.model, "kind": str(t.kind), "benchmark": name,
+                         "family": bench.family, "format": bench.format,
+                         **_describe(cfg, rd, t, runs, params),
+                         **_scores(pd.read_parquet(path), rd.judgement(t.model, name))})  # fmt: skip
+    return pd.DataFrame(rows)
