@@ -23,6 +23,10 @@ class GenRequest:
     max_tokens: int = 16384
     seed: int | None = None
     id: str = ""
+    # Strings that end the answer besides the model's EOS (a student's end-of-turn token).
+    stop: tuple[str, ...] = ()
+    # Backend extras: `raw_prompt` (a base model's few-shot text, sent without a chat template),
+    # `extra_body` (openai), sampling knobs such as `top_k` (vllm).
     extra: dict = field(default_factory=dict)
 
 

@@ -136,18 +136,29 @@ class OpenAILM:
             await asyncio.sleep(max(0.01, min(s.down_until for s in self.servers) - now))
 
     # ---------------------------------------------------------------- one request
+    @staticmethod
+    def endpoint(req: GenRequest) -> str:
+        """Chat completions, or plain completions for a raw (few-shot, base model) prompt."""
+        return "/completions" if req.extra.get("raw_prompt") is not None else "/chat/completions"
+
     def _body(self, req: GenRequest) -> dict:
-        """The chat-completions JSON body (what `create(..., extra_body=...)` would send)."""
+        """The JSON body (what `create(..., extra_body=...)` would send)."""
         body = dict(req.extra.get("extra_body") or {})
+        raw = req.extra.get("raw_prompt")
         body.update(
             model=self.model,
-            messages=req.messages,
             temperature=req.temperature,
             top_p=req.top_p,
             max_tokens=req.max_tokens,  # always set: vLLM's own default is 16
         )
+        if raw is not None:
+            body["prompt"] = raw
+        else:
+            body["messages"] = req.messages
         if req.seed is not None:
             body["seed"] = req.seed
+        if req.stop:
+            body["stop"] = list(req.stop)
         if req.thinking is not None:
             ctk = dict(body.get("chat_template_kwargs") or {})
             ctk["enable_thinking"] = req.thinking
@@ -156,9 +167,14 @@ class OpenAILM:
 
     def _parse(self, resp, req: GenRequest) -> GenResult:
         choices = resp.get("choices") if isinstance(resp, dict) else None
-        if not choices or not isinstance(choices[0], dict) or "message" not in choices[0]:
-            raise Malformed("response has no choices[0].message")
-        choice, msg = choices[0], choices[0]["message"] or {}
+        if not choices or not isinstance(choices[0], dict):
+            raise Malformed("response has no choices[0]")
+        choice = choices[0]
+        if "message" not in choice:  # plain completions answer with `text`
+            if not isinstance(choice.get("text"), str):
+                raise Malformed("response has no choices[0].message or .text")
+            choice = {**choice, "message": {"content": choice["text"]}}
+        msg = choice["message"] or {}
         reasoning = msg.get("reasoning") or msg.get("reasoning_content")
         text, reasoning = normalise(msg.get("content"), reasoning)
         usage = resp.get("usage") or {}
@@ -182,7 +198,7 @@ class OpenAILM:
             server = await self._pick()
             server.inflight += 1
             try:
-                resp = await server.client.post("/chat/completions", body=body, cast_to=object)
+                resp = await server.client.post(self.endpoint(req), body=body, cast_to=object)
                 result = self._parse(resp, req)
                 server.failures = 0
                 return result

@@ -4,7 +4,9 @@ A finished step leaves `.steps/<id>.json` (written atomically after its artifact
 hash, a fresh token, the tokens of the dependency records it was built from, the code version and
 its timing. A step is done iff its record exists with the step's current hash, its artifact
 exists, and every dependency's current record still carries the token it was built from — so a
-dependency that re-ran (for any reason) makes its dependents stale too. Before a step runs, its
+dependency that re-ran (for any reason) makes its dependents stale too. A stage may finish
+*incomplete* (generation with rows that failed): its record is usable by the steps after it in
+this run, but the step is not done, so the next run works on it again (and its dependents follow). Before a step runs, its
 record and whatever an earlier, different run left at its outputs are removed, so no stage
 function can pick up stale output (stage functions never decide "done" by existence).
 """
@@ -29,14 +31,17 @@ def read(rd: RunDir, step_id: str) -> dict | None:
     return rec if isinstance(rec, dict) else None
 
 
-def is_done(rd: RunDir, step: Step, *, ignore_version: bool = True) -> bool:
+def is_done(rd: RunDir, step: Step) -> bool:
+    """Usable, and complete: nothing left to do for this config."""
+    return is_usable(rd, step) and (read(rd, step.id) or {}).get("complete", True)
+
+
+def is_usable(rd: RunDir, step: Step) -> bool:
     """Record with this hash, artifact present, dependencies unchanged since it was built."""
     rec = read(rd, step.id)
     if rec is None or rec.get("hash") != step.hash:
         return False
     if not (rd.root / step.artifact).exists():
-        return False
-    if not ignore_version and rec.get("code_version") != code_version():
         return False
     built_from = rec.get("deps", {})
     for dep in step.depends_on:
@@ -68,12 +73,13 @@ def begin(rd: RunDir, step: Step) -> None:
 
 
 def record(rd: RunDir, step: Step, seconds: float, info: dict) -> None:
-    """Mark a step finished, after its artifact was written."""
+    """Mark a step finished, after its artifact was written; a stage that reports
+    `incomplete` (a count of what is missing) leaves it usable but not done."""
     deps = {d: (read(rd, d) or {}).get("token") for d in step.depends_on}
     atomic_write_json(rd.step_record(step.id), {
         "id": step.id, "hash": step.hash, "token": uuid.uuid4().hex, "deps": deps,
-        "code_version": code_version(), "seconds": round(seconds, 3), "finished": time.time(),
-        "info": info,
+        "complete": not info.get("incomplete"), "code_version": code_version(),
+        "seconds": round(seconds, 3), "finished": time.time(), "info": info,
     })  # fmt: skip
 
 

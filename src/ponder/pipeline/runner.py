@@ -32,7 +32,7 @@ def rank() -> int:
 
 def _wait_done(rd: RunDir, step: Step, poll_s: float) -> None:
     # If rank 0 dies, the launcher (torchrun, accelerate) stops the other ranks.
-    while not ledger.is_done(rd, step):
+    while not ledger.is_usable(rd, step):
         time.sleep(poll_s)
 
 
@@ -58,7 +58,7 @@ def _run_one(ctx: Context, step: Step, me: int, poll_s: float) -> float:
     for d in step.depends_on:
         if me:
             _wait_done(ctx.rd, ctx.steps[d], poll_s)
-        elif not ledger.is_done(ctx.rd, ctx.steps[d]):
+        elif not ledger.is_usable(ctx.rd, ctx.steps[d]):
             raise PonderError(f"step {step.id} needs {d} first")
     if me == 0:
         if ctx.progress:
@@ -69,6 +69,9 @@ def _run_one(ctx: Context, step: Step, me: int, poll_s: float) -> float:
     dt = time.time() - t0
     if me == 0:
         ledger.record(ctx.rd, step, dt, info)
+        if info.get("incomplete"):
+            console.print(f"warning: {step.id} is incomplete ({info['incomplete']} missing: "
+                          f"{info.get('why', 'see its record')}); the next run retries them")  # fmt: skip
     return dt
 
 

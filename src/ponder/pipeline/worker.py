@@ -136,7 +136,7 @@ def _run_locked(ctx: Context, step_id: str, opts: dict) -> str:
     rd = ctx.rd
     if ledger.is_done(rd, step):
         return "done"
-    missing = [d for d in step.depends_on if not ledger.is_done(rd, ctx.steps[d])]
+    missing = [d for d in step.depends_on if not ledger.is_usable(rd, ctx.steps[d])]
     if missing:
         raise PonderError(f"step {step_id}: dependency {missing[0]} is not done yet")
     guard = StepLock(rd.lock(step_id), opts["stale_after_s"]) if opts["lock"] else None

@@ -1,0 +1,93 @@
+"""A study: its grid (students × domains × ratios × schedules × seeds, or bi-phasic phases; §2.2,
+§3.3) and the stage sections, with the cross-references checked (students and domains the grid
+names exist)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ponder.config.stages import (
+    DomainConfig,
+    EvalConfig,
+    JudgeConfig,
+    MixConfig,
+    Strict,
+    StudentConfig,
+    TeacherConfig,
+    TrainConfig,
+    WorldConfig,
+)
+
+# ---------------------------------------------------------------- the grid
+Schedule = Literal["sequential", "mixed"]
+
+
+class Phase(Strict):
+    domain: str
+    ratios: list[float] = Field(default_factory=lambda: [0.0, 1.0])
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios(cls, v: list[float]) -> list[float]:
+        for r in v:
+            if not 0.0 <= r <= 1.0:
+                raise ValueError(f"ratio {r} is outside [0, 1]")
+        return v
+
+
+class GridBlock(Strict):
+    """One product of the grid: students × domains × ratios × schedules, or bi-phasic arms."""
+
+    students: list[str]
+    domains: list[str] = Field(default_factory=list)
+    ratios: list[float] = Field(default_factory=lambda: [0.0, 1.0])
+    schedules: list[Schedule] = Field(default_factory=lambda: ["sequential"])
+    phases: list[Phase] = Field(default_factory=list)  # bi-phasic: phase i starts from phase i-1
+    seeds: list[int] = Field(default_factory=lambda: [0])
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios(cls, v: list[float]) -> list[float]:
+        return Phase._ratios(v)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> GridBlock:
+        if bool(self.domains) == bool(self.phases):
+            raise ValueError("a grid block needs either `domains` (mono-phasic) or `phases`")
+        return self
+
+
+class StudyConfig(Strict):
+    name: str
+    seed: int = 0
+    out_dir: str = "runs"
+    world: WorldConfig = Field(default_factory=WorldConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    domains: dict[str, DomainConfig] = Field(default_factory=dict)
+    students: list[StudentConfig]
+    grid: list[GridBlock]
+    mix: MixConfig = Field(default_factory=MixConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    report: bool = True
+
+    @model_validator(mode="after")
+    def _refs(self) -> StudyConfig:
+        names = [s.name for s in self.students]
+        if len(set(names)) != len(names):
+            raise ValueError("student names must be unique")
+        for i, block in enumerate(self.grid):
+            for s in block.students:
+                if s not in names:
+                    raise ValueError(f"grid.{i}.students: unknown student {s!r}")
+            doms = block.domains or [p.domain for p in block.phases]
+            for d in doms:
+                if d not in self.domains:
+                    raise ValueError(f"grid.{i}: unknown domain {d!r}")
+        return self
+
+    def student(self, name: str) -> StudentConfig:
+        return next(s for s in self.students if s.name == name)
