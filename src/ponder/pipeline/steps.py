@@ -149,7 +149,8 @@ def _prepare(b: _Builder, runs: list[ModelRun]) -> None:
     if any(cfg.student(s).init == "scratch" for s, _ in inits):
         own = {"world": cfg.world.model_dump(mode="json"),
                "vocab": max(s.vocab_size for s in cfg.students)}  # fmt: skip
-        deps = [f"generate:{d}" for d in domains]
+        # trained on the world's own text, plus the pairs of domains with other sources
+        deps = [f"generate:{d}" for d in domains if cfg.domains[d].source.kind != "world"]
         b.add(Step("tokenizer", StepKind.TOKENIZER, deps,
                    str(lay.tokenizer() / "tokenizer.json")), own)  # fmt: skip
     for name, seed in inits:
