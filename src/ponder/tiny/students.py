@@ -145,3 +145,14 @@ def tokenizer_for_study(cfg: StudyConfig, pairs: list[Path]):
     uses_world = any(d.source.kind == "world" for d in cfg.domains.values())
     vocab = max(s.vocab_size for s in cfg.students)
     return build_tokenizer(texts, vocab, world.INSTRUCTION_PHRASES if uses_world else ())
+
+
+def checkpoint_params(path: str | Path) -> int:
+    """Parameter count of a saved checkpoint, from its config (no weights loaded)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.from_pretrained(path)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(cfg)
+    return sum(p.numel() for p in model.parameters())
