@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "generate_cmd",
     "plan_cmd",
     "train_cmd",
+    "data_cmd",
 )
 
 err_console = Console(stderr=True, soft_wrap=True)

@@ -21,6 +21,9 @@ class Sampling(Strict):
     seed: int | None = None
     # --dry-run only: expected mean new tokens per answer (None: max_tokens, an upper bound).
     expected_tokens: int | None = Field(None, gt=0)
+    # A system message sent with this mode's requests, for teachers whose thinking switch is a
+    # system prompt (Nemotron-Super: "detailed thinking on" / "detailed thinking off").
+    system_prompt: str | None = None
 
 
 class TeacherConfig(Strict):
@@ -54,6 +57,9 @@ class PromptSource(Strict):
     limit: int | None = Field(None, gt=0)
     sample_seed: int | None = None  # seeded sample of `limit` rows instead of the first ones
     n: int = Field(2000, gt=0)  # world: number of training prompts
+    # paired: tokenizer counting the released answers' tokens (default: the first pretrained
+    # student's checkpoint; the counts set training budgets and FLOPs)
+    tokenizer: str | None = None
 
 
 class DomainConfig(Strict):

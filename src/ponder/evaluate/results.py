@@ -84,7 +84,7 @@ def collect_results(cfg: StudyConfig, rd: RunDir) -> pd.DataFrame:
             if not path.exists():
                 continue
             rows.append({"model": t.model, "kind": str(t.kind), "benchmark": name,
-                         "family": bench.family, "format": bench.format,
+                         "family": bench.family, "format": bench.format, "suite": bench.suite,
                          **_describe(cfg, rd, t, runs, params),
                          **_scores(pd.read_parquet(path), rd.judgement(t.model, name))})  # fmt: skip
     return pd.DataFrame(rows)

@@ -41,13 +41,17 @@ def is_truncated(result: GenResult) -> bool:
 
 
 def make_requests(row: dict, cfg: StudyConfig) -> list[GenRequest]:
-    """The two requests for one prompt: thinking off (IFT) and on (reasoning)."""
+    """The two requests for one prompt: thinking off (IFT) and on (reasoning); a mode's
+    `system_prompt` (a teacher switched by system prompt) leads its messages."""
     out = []
     for mode in MODES:
         s = getattr(cfg.teacher, mode)
+        messages = row["messages"]
+        if s.system_prompt is not None:
+            messages = [{"role": "system", "content": s.system_prompt}, *messages]
         out.append(
             GenRequest(
-                messages=row["messages"],
+                messages=messages,
                 thinking=mode == "reasoning",
                 temperature=s.temperature,
                 top_p=s.top_p,

@@ -218,6 +218,8 @@ def _resources(cfg, cluster: ClusterConfig, s: Step) -> Resources:
     if s.kind is StepKind.GENERATE:
         if s.depends_on:  # the merge step only concatenates shard files
             return Resources()
+        if cfg.domains[s.domain].source.kind == "paired":  # released answers: read, no teacher
+            return Resources()
         return _server_resources(cfg, cluster, cfg.teacher.model, cfg.teacher.backend)
     if s.kind is StepKind.TRAIN:
         return _train_resources(cfg, cluster, s.run.student)
