@@ -115,6 +115,16 @@ def test_students_requests_stop_at_end_of_turn_in_vllm_and_openai(qwen_tokenizer
     assert OpenAILM._body(SimpleNamespace(model="m"), req)["stop"] == ["<|im_end|>"]
 
 
+def test_a_student_served_by_an_openai_compatible_server_gets_stop_token_ids(qwen_tokenizer):
+    """vLLM matches `stop` strings on text with special tokens removed: only ids stop it."""
+    cfg = load_study("tiny", ["eval.backend=openai"])
+    bench = load_benchmark("tiny-math-oe", limit=2)
+    eot = qwen_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    req = build_requests(cfg, bench, STUDENT, ("<|im_end|>",), [eot])[0]
+    body = OpenAILM._body(SimpleNamespace(model="m"), req)
+    assert body["stop"] == ["<|im_end|>"] and body["stop_token_ids"] == [eot]
+
+
 @pytest.fixture(scope="module")
 def chatty_student(qwen_tokenizer):
     """A tiny Qwen2 trained to answer '4<|im_end|>' and then ramble on: a student whose base

@@ -35,16 +35,19 @@ def load_study_benchmark(cfg: StudyConfig, name: str):
     return load_benchmark(name, data_dir, limit=cfg.eval.limit, seed=cfg.eval.seed)
 
 
-def student_stop(path: Path | None) -> tuple[str, ...]:
-    """The end-of-turn token of a checkpoint's chat template, as a stop string (or none)."""
+def student_stop(path: Path | None) -> tuple[tuple[str, ...], list[int]]:
+    """The end-of-turn token of a checkpoint's chat template, as stop strings and token ids (or
+    none). The ids matter for servers: vLLM matches `stop` strings on text with special tokens
+    removed, so only `stop_token_ids` stops a served student at `<|im_end|>`."""
     if path is None:
-        return ()
+        return (), []
     from transformers import AutoTokenizer
 
     from ponder.lm.hf_local import end_of_turn
 
-    eot = end_of_turn(AutoTokenizer.from_pretrained(path))
-    return (eot,) if eot else ()
+    tok = AutoTokenizer.from_pretrained(path)
+    eot = end_of_turn(tok)
+    return ((eot,), [tok.convert_tokens_to_ids(eot)]) if eot else ((), [])
 
 
 _LOADED: dict[tuple, object] = {}  # the last model loaded here: an array task's steps reuse it
@@ -77,10 +80,12 @@ def _dims(path):
 
 
 def build_requests(
-    cfg: StudyConfig, bench, target: Evaluated, stop: tuple[str, ...] = ()
+    cfg: StudyConfig, bench, target: Evaluated, stop: tuple[str, ...] = (),
+    stop_ids: list[int] | None = None,
 ) -> list[GenRequest]:
     """One request per item: base models few-shot on the raw prompt, others through the chat
-    template, students stopping at `stop` (their end-of-turn token)."""
+    template, students stopping at `stop` (their end-of-turn token; `stop_ids` its ids, sent to
+    OpenAI-compatible servers as vLLM's `stop_token_ids`)."""
     from ponder.evaluate import fewshot as fs
 
     base = target.kind is ModelKind.BASE
@@ -89,6 +94,8 @@ def build_requests(
     out = []
     for it in bench.items():
         extra = {"raw_prompt": fs.render(shots, it.prompt)} if base else {}
+        if stop_ids and cfg.eval.backend == "openai":
+            extra["extra_body"] = {"stop_token_ids": list(stop_ids)}
         out.append(GenRequest(
             messages=[{"role": "user", "content": it.prompt}],
             thinking=True if target.kind is ModelKind.TEACHER else None,
@@ -107,8 +114,8 @@ def evaluate_step(
 
     bench = load_study_benchmark(cfg, benchmark)
     items = bench.items()
-    stop = student_stop(path) if target.kind is ModelKind.STUDENT else ()
-    outs = _lm_for(cfg, target, path).generate(build_requests(cfg, bench, target, stop))
+    stop, ids = student_stop(path) if target.kind is ModelKind.STUDENT else ((), [])
+    outs = _lm_for(cfg, target, path).generate(build_requests(cfg, bench, target, stop, ids))
     rows = []
     for it, res in zip(items, outs, strict=True):
         score = bench.score(it, res.text)
