@@ -112,6 +112,13 @@ def test_non_utf8_and_deeply_nested_study_files_name_the_file(tmp_path):
     p.write_bytes(b"name: tiny\n# caf\xe9\n")
     with pytest.raises(PonderError, match=r"study\.yaml line 2: not UTF-8 text \(byte 0xe9\)"):
         load_study(str(p))
-    p.write_text("name: " + "{a: " * 1000 + "1" + "}" * 1000 + "\n")
+    p.write_text("name: x\nseed: " + "{a: " * 1000 + "1" + "}" * 1000 + "\n")  # brackets
+    with pytest.raises(
+        PonderError, match=r"study\.yaml line 2: malformed YAML \(nested too deeply\)"
+    ):
+        load_study(str(p))
+    p.write_text("name: x\nseed:\n" + "- " * 2000 + "1\n")  # block sequences
     with pytest.raises(PonderError, match=r"study\.yaml: malformed YAML \(nested too deeply\)"):
         load_study(str(p))
+    with pytest.raises(PonderError, match=r"--set seed: value nested too deeply"):
+        load_study("tiny", ["seed=" + "[" * 500 + "]" * 500])

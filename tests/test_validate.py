@@ -20,6 +20,7 @@ def files(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("inputs")
     (d / "latin1.yaml").write_bytes("name: caf\xe9\nstudents: []\n".encode("latin-1"))
     (d / "deep.yaml").write_text("name: deep\nseed: " + "[" * 2000 + "]" * 2000 + "\n")
+    (d / "deep_block.yaml").write_text("name: deep\nseed:\n" + "- " * 2000 + "1\n")
     (d / "malformed.yaml").write_text("name: x\nstudents: [\n  - a\n grid: ]\n")
     (d / "empty.jsonl").write_bytes(b"")
     (d / "no_prompt.jsonl").write_text('{"text": "What is 2+2?"}\n')
@@ -42,7 +43,8 @@ def _source(path: str, kind: str = "file") -> str:
 # (case, study, --set overrides, the message's words). `<d>` is the folder of `files`.
 BAD_STUDIES = [
     ("study not UTF-8", "<d>/latin1.yaml", [], "latin1.yaml line 1: not UTF-8 text (byte 0xe9)"),
-    ("study nested too deeply", "<d>/deep.yaml", [], "deep.yaml: malformed YAML (nested too deeply)"),  # fmt: skip
+    ("study nested too deeply", "<d>/deep.yaml", [], "deep.yaml line 2: malformed YAML (nested too deeply)"),  # fmt: skip
+    ("study nested too deeply in blocks", "<d>/deep_block.yaml", [], "deep_block.yaml: malformed YAML (nested too deeply)"),  # fmt: skip
     ("study malformed", "<d>/malformed.yaml", [], "malformed.yaml line 3: malformed YAML"),
     ("zero heads", "tiny", ["students.0.num_attention_heads=0"],
      "students.0.num_attention_heads: Input should be greater than 0"),

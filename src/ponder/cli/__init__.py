@@ -35,6 +35,13 @@ COMMAND_MODULES = (
 err_console = Console(stderr=True, soft_wrap=True)
 
 
+@app.callback()
+def _root() -> None:
+    # A callback keeps `ponder` a command group however few commands are registered (Typer
+    # runs a lone command without its name), so `ponder generate ...` means the same in tests.
+    pass
+
+
 def _register_all() -> None:
     for name in COMMAND_MODULES:
         importlib.import_module(f"ponder.cli.{name}").register(app)
