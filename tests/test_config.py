@@ -93,7 +93,7 @@ def test_mono_phasic_extremes_do_not_duplicate_across_schedules():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("world.weights.general-mx=1", "world.weights: unknown family 'general-mx'"),
+        ("world.weights.math-oe=-1", "world.weights: math-oe: weight -1.0 is outside [0, 1e6]"),
         ("eval.temperature=.nan", "eval.temperature: Input should be a finite number"),
         ("train.seed=-1", "train.seed: Input should be greater than or equal to 0"),
         ("students.0.name=a/b", "students.0.name: 'a/b' is not a plain name"),

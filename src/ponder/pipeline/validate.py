@@ -57,6 +57,7 @@ def validate_run(cfg: StudyConfig, rd: RunDir, stage: str | None = None,
     """Validate what a local run of `stage` (or of the `only` step ids) would execute now."""
     from ponder.pipeline.runner import select
 
+    check_registries(cfg)  # a config mistake comes before a step the config cannot have
     steps = {s.id: s for s in expand(cfg)}
     wanted = [steps[sid] for sid in select(steps, stage, only)]
     validate_study(cfg, pending(rd, wanted, rerun_outdated))
@@ -71,11 +72,14 @@ def pending(rd: RunDir, steps: list[Step], rerun_outdated: bool = False) -> list
 
 # ---------------------------------------------------------------- registries (no files)
 def check_registries(cfg: StudyConfig) -> None:
-    """Benchmarks known; world domains real, with families of non-zero weight and enough
-    distinct prompts for `n`."""
+    """World families and domains real, each world domain with a non-zero weight and enough
+    distinct prompts for `n`; benchmarks known."""
     from ponder.evaluate.benchmarks import list_benchmarks
     from ponder.tiny import world
 
+    for fam in cfg.world.weights:
+        if fam not in world.FAMILIES:
+            raise PonderError(f"world.weights: unknown family {fam!r} (families: {', '.join(world.FAMILIES)})")  # fmt: skip
     known = list_benchmarks()
     for b in cfg.eval.benchmarks:
         if b not in known:
