@@ -25,6 +25,8 @@ def _locate(study: str | Path) -> tuple[bytes, str]:
     path = Path(study)
     try:
         is_path = path.suffix in (".yaml", ".yml") or path.exists()
+        if is_path and path.is_dir():
+            raise PonderError(f"study file {path} is a folder")
         if is_path and not path.is_file():
             raise PonderError(f"study file not found: {path}")
         if is_path:
