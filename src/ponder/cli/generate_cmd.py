@@ -7,14 +7,13 @@ estimates tokens and teacher FLOPs without calling the teacher and writes nothin
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ponder.cli.options import OutOpt, SetOpt, StudyArg
+from ponder.cli.options import OutOpt, SetOpt, StudyArg, echo_json
 from ponder.errors import PonderError
 
 
@@ -49,8 +48,10 @@ def _domains(cfg, wanted: list[str] | None) -> list[str]:
 def _generate(cfg, rd, domains: list[str], quiet: bool) -> dict[str, dict]:
     from ponder.pipeline import ledger
     from ponder.pipeline.runner import run_steps
+    from ponder.pipeline.validate import validate_run
 
     ids = [f"generate:{d}" for d in domains]
+    validate_run(cfg, rd, only=ids)  # before the run directory is made
     run_steps(cfg, rd, only=ids, quiet=quiet)
     return {d: (ledger.read(rd, f"generate:{d}") or {}).get("info", {}) for d in domains}
 
@@ -75,12 +76,16 @@ def generate_cmd(
     domains = _domains(cfg, domain)
     if dry_run:
         from ponder.generate.dryrun import estimate_domain
+        from ponder.pipeline.validate import check_registries, check_source
 
+        check_registries(cfg)
+        for d in domains:
+            check_source(cfg, d)
         summaries = {d: estimate_domain(cfg, d) for d in domains}
     else:
         summaries = _generate(cfg, rd, domains, quiet or as_json)
     if as_json:
-        typer.echo(json.dumps(summaries))
+        echo_json(summaries)
         return
     title = "dry run: estimates" if dry_run else f"pairs in {rd.root / 'pairs'}"
     Console().print(_table(title, summaries))
