@@ -34,12 +34,20 @@ def _table(title: str, summaries: dict[str, dict]) -> Table:
     return table
 
 
-def _domains(cfg, wanted: list[str] | None) -> list[str]:
-    domains = wanted or list(cfg.domains)
+def _domains(cfg, wanted: list[str] | None, dry_run: bool) -> list[str]:
+    """The domains to generate: those asked for, else every domain the grid trains on (a dry
+    run may also price a declared domain no grid block uses)."""
+    from ponder.records import model_runs
+
+    used = sorted({d for r in model_runs(cfg) for d, _ in r.phases})
+    domains = wanted or (list(cfg.domains) if dry_run else used)
     for d in domains:
         if d not in cfg.domains:
             known = ", ".join(cfg.domains) or "none"
             raise PonderError(f"--domain: unknown domain {d!r} (known: {known})")
+        if not dry_run and d not in used:
+            raise PonderError(f"--domain: no grid block trains on {d!r} (grid domains: "
+                              f"{', '.join(used)}); nothing to generate")  # fmt: skip
     if not domains:
         raise PonderError(f"{cfg.name}: the study declares no domains")
     return domains
@@ -73,7 +81,7 @@ def generate_cmd(
 
     cfg = load_study(study, set_ or [])
     rd = run_dir_for(cfg, out)
-    domains = _domains(cfg, domain)
+    domains = _domains(cfg, domain, dry_run)
     if dry_run:
         from ponder.generate.dryrun import estimate_domain
         from ponder.pipeline.validate import check_registries, check_source

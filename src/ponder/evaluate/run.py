@@ -80,7 +80,10 @@ def _dims(path):
 
 
 def build_requests(
-    cfg: StudyConfig, bench, target: Evaluated, stop: tuple[str, ...] = (),
+    cfg: StudyConfig,
+    bench,
+    target: Evaluated,
+    stop: tuple[str, ...] = (),
     stop_ids: list[int] | None = None,
 ) -> list[GenRequest]:
     """One request per item: base models few-shot on the raw prompt, others through the chat
