@@ -116,7 +116,7 @@ BAD_STUDIES = [
      "eval.data_dir: folder not found: /no/such/data"),
     ("benchmark data not in the data dir", "tiny",
      ["eval.benchmarks=[gsm8k]", "eval.data_dir=<d>/empty_data"],
-     "eval.benchmarks: gsm8k: data not found in <d>/empty_data"),
+     "eval.benchmarks: gsm8k: no test data in <d>/empty_data"),
     ("judging without judges", "tiny", ["judge.enabled=true"], "judge: enabled needs at least one judge"),  # fmt: skip
     ("name with a slash", "tiny", ["name=../escape"], "name: '../escape' is not a plain name"),
 ]  # fmt: skip
