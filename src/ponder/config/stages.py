@@ -38,6 +38,17 @@ Temperature = Annotated[float, Field(ge=0, le=100)]
 TopP = Annotated[float, Field(gt=0, le=1)]
 
 
+def _known_backend(name: str) -> str:
+    from ponder.lm import BACKENDS  # the one table of backends (lm/__init__.py)
+
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
+    return name
+
+
+Backend = Annotated[str, AfterValidator(_known_backend)]
+
+
 class Strict(BaseModel):
     # allow_inf_nan: YAML's .nan / .inf are never a setting (NaN passes every `ge`/`le` check).
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
@@ -57,7 +68,7 @@ class Sampling(Strict):
 
 
 class TeacherConfig(Strict):
-    backend: Literal["scripted", "openai", "vllm", "hf"] = "scripted"
+    backend: Backend = "scripted"
     model: str = "scripted"
     base_urls: list[str] = Field(default_factory=list)  # an OpenAI-compatible fleet
     api_key_env: str | None = None  # name of the env var holding the key; never the key itself
@@ -229,7 +240,7 @@ class EvalConfig(Strict):
     fewshot_base: int = Field(3, ge=0, le=64)  # base models 3-shot, distilled 0-shot
     include_teacher: bool = True
     include_base: bool = False
-    backend: Literal["hf", "vllm", "openai"] = "hf"
+    backend: Backend = "hf"
     flops_method: Literal["paper", "exact"] = "paper"
 
     @field_validator("benchmarks")
@@ -243,7 +254,7 @@ class EvalConfig(Strict):
 
 class JudgeModel(Strict):
     name: Name
-    backend: Literal["openai", "vllm", "hf"] = "openai"
+    backend: Backend = "openai"
     model: str
     base_urls: list[str] = Field(default_factory=list)
     api_key_env: str | None = None

@@ -62,10 +62,9 @@ def _lm_for(cfg: StudyConfig, target: Evaluated, path: Path | None):
     key = (cfg.eval.backend, str(path), cfg.eval.batch_size)
     if key not in _LOADED:
         _LOADED.clear()  # one model in memory at a time
-        from ponder.lm import make_lm
+        from ponder.lm import make_evaluated
 
-        opts = {"batch_size": cfg.eval.batch_size} if cfg.eval.backend == "hf" else {}
-        _LOADED[key] = make_lm(cfg.eval.backend, str(path), **opts)
+        _LOADED[key] = make_evaluated(cfg.eval, str(path))
     return _LOADED[key]
 
 
