@@ -173,3 +173,14 @@ class JudgeConfig(Strict):
     top_p: float = 0.95
     tail_chars: int = Field(4000, gt=0)  # the judge sees only the answer's ending
     max_retries: int = Field(2, ge=0)
+
+
+# ---------------------------------------------------------------- the report
+class ReportConfig(Strict):
+    """`report: {enabled, metric}`; `report: true|false` in YAML means `{enabled: …}`."""
+
+    enabled: bool = True
+    # The score the figures and the headline use (the other is shown beside it). auto: the judge
+    # panel's majority for a benchmark whose answers were judged (as the paper's figures), else the
+    # rule scorer.
+    metric: Literal["auto", "judge", "rule"] = "auto"
