@@ -36,6 +36,9 @@ EXTENDED_FIGURES = [
 ]  # fmt: skip
 
 
+PINNED_TABLES = ("headline", "fig1", "judges")  # the tables shown on the page
+
+
 def golden_view(numbers: dict) -> dict:
     """The part of numbers.json pinned by golden.json (also used to regenerate it)."""
     view = {}
@@ -50,8 +53,9 @@ def golden_view(numbers: dict) -> dict:
             if f.get("identified", True):
                 keep += [k for k in ("alpha", "beta", "gamma", "delta") if k in f]
             fits.append({k: f[k] for k in keep if k in f})
+        table = a["table"] if key in PINNED_TABLES else None
         view[key] = dict(skipped=a["skipped"], reading=a["reading"], metric=a["metric"],
-                         fits=fits, table=a["table"])  # fmt: skip
+                         fits=fits, table=table)  # fmt: skip
     return view
 
 
@@ -120,7 +124,7 @@ def test_every_figure_is_drawn_from_a_tiny_full_study(built):
         ("fig2", "reasoning beats IFT in 2 of 3 task categories above chance: math-MC (+28.8 pts"),
         ("fig2", "no significant difference in 1: general-OE (+4.2 pts"),
         ("fig3", "no significant difference between the schedules"),
-        ("fig8", "Incorrect answers are significantly longer than correct ones in 12 of 12"),
+        ("fig8", "incorrect answers are significantly longer in 12 and shorter in 0"),
         ("fig7", "ceilings are not identified"),
         ("fig16", "Allowing 64 generated tokens instead of 32: for reasoning students"),
     ],

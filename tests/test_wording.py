@@ -108,3 +108,13 @@ def test_points_never_print_negative_zero():
 )
 def test_significance_needs_both_cis_to_exclude_zero(diff, sign):
     assert diff.sign == sign
+
+
+def test_a_study_with_nothing_above_chance_compares_nothing(tmp_path):
+    # An undertrained study: every student guesses on MC and fails open-ended items.
+    acc = {(fmt, p): {"general-mc": 0.24, "math-oe": 0.0} for fmt in ("IFT", "reasoning")
+           for p in (10**5, 10**6)}  # fmt: skip
+    r = readings(synthetic(tmp_path, acc, seeds=(0,)), "headline", "fig2")
+    assert "nothing is compared: no task category is above chance" in r["headline"]
+    assert "math-OE (largest IFT 0.0%)" in r["headline"]
+    assert "reasoning is not compared: none of the task categories is above chance" in r["fig2"]

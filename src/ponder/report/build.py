@@ -149,7 +149,7 @@ def _numbers(analyses: list[Analysis], data: ReportData) -> dict:
             metric=a.metric,
             fits=a.fits,
             figures=a.figures,
-            table=records(a.table) if a.key in TABLE_KEYS else None,
+            table=records(a.table),
         )  # fmt: skip
         for a in analyses
     }

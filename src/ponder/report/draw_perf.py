@@ -33,6 +33,7 @@ def fig1(a: Analysis, out: Path) -> list[str]:
         yerr = np.vstack([g["gain"] - g["gain_low"], g["gain_high"] - g["gain"]]) * 100
         ax.errorbar(g["token_factor"], g["gain"] * 100, yerr=yerr, fmt="o", ms=6, capsize=2,
                     color=CAT_COLORS.get(cat), label=cat)  # fmt: skip
+        seed_dots(ax, g["token_factor"], g["seed_values"], CAT_COLORS.get(cat, "k"))
     for _, r in t.iterrows():
         ax.annotate(r["benchmark"], (r["token_factor"], r["gain"] * 100), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")  # fmt: skip

@@ -54,6 +54,8 @@ def extended_ratio_gap(data: ReportData) -> Analysis:
     if m["ratio"].nunique() < 2 or not (m["ratio"] == 0).any():
         return skip("needs ρ=0 and another sequential ratio on the extended benchmarks")
     t = ratio_table(data, m, "panel")
+    if t.empty:
+        return skip("needs ρ=0 and another sequential ratio on the extended benchmarks")
     reading = ratio_reading(data, m, t, "panel", "extended benchmarks")
     top = m[m["params"] == m["params"].max()]
     r1 = top["ratio"].max()

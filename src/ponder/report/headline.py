@@ -73,9 +73,13 @@ def headline(data: ReportData) -> Analysis:
     big = rows[0]["largest_ift"] if rows else "?"
     n_cmp = len(rows) - len(groups["at chance"])
     beats, same = groups["beats"], groups["no significant difference"]
-    out = [f"Against the largest IFT student ({big}), a reasoning student of the same size or "
-           f"smaller significantly beats it in {len(beats)} of {n_cmp} task categories above "
-           "chance" + (": " + "; ".join(_sentence(r) for r in beats) if beats else "")]  # fmt: skip
+    if n_cmp == 0:
+        out = [f"Against the largest IFT student ({big}), nothing is compared: no task category "
+               "is above chance"]  # fmt: skip
+    else:
+        out = [f"Against the largest IFT student ({big}), a reasoning student of the same size "
+               f"or smaller significantly beats it in {len(beats)} of {n_cmp} task categories "
+               "above chance" + (": " + "; ".join(_sentence(r) for r in beats) if beats else "")]  # fmt: skip
     if same:
         out.append(f"the smallest not significantly worse shows no significant difference in "
                    f"{len(same)}: " + "; ".join(_sentence(r) for r in same))  # fmt: skip
@@ -85,8 +89,9 @@ def headline(data: ReportData) -> Analysis:
     reading = out[0] + "".join(". " + o[0].upper() + o[1:] for o in out[1:]) + "."
     if groups["at chance"]:
         reading += " At chance, not compared: " + W.listing(
-            [f"{r['category']} (largest IFT {W.pct(r['ift_accuracy'])}, chance "
-             f"{W.pct(r['chance'])})" for r in groups["at chance"]]) + "."  # fmt: skip
+            [f"{r['category']} (largest IFT {W.pct(r['ift_accuracy'])}"
+             + (f", chance {W.pct(r['chance'])})" if r["chance"] > 0 else ")")
+             for r in groups["at chance"]]) + "."  # fmt: skip
     t = pd.DataFrame([{k: v for k, v in r.items() if k != "_d"} for r in rows])
     t = t.reindex(columns=COLUMNS)
     return Analysis(reading + W.seed_note(data.max_seeds(e)), table=t,

@@ -48,6 +48,7 @@ def task_sensitivity(data: ReportData) -> Analysis:
             ift_rule=i["rule_accuracy"].mean(), reasoning_rule=r["rule_accuracy"].mean(),
             gain=d.diff, gain_low=d.lo, gain_high=d.hi, gain_seed_low=d.seed_lo,
             gain_seed_high=d.seed_hi, seeds=d.seeds, significant=d.sign,
+            seed_values=list(d.per_seed),
             token_factor=r["mean_tokens"].mean() / i["mean_tokens"].mean()
             if i["mean_tokens"].mean() > 0 else np.nan,
         ))  # fmt: skip
@@ -159,12 +160,15 @@ def length_by_correctness(data: ReportData) -> Analysis:
     tested = ok.dropna(subset=["ratio_low"])
     longer = int((tested["ratio_low"] > 1).sum())
     shorter = int((tested["ratio_high"] < 1).sum())
-    reading = (
-        f"Incorrect answers are significantly longer than correct ones in {longer} of "
-        f"{len(ok)} (size, category) cells and shorter in {shorter} (95% bootstrap CI of the "
-        f"length ratio excluding 1); median ratio {W.factor(ok['ratio'].median())}."
-    )
-    if len(tested) < len(ok):
-        reading += f" {len(ok) - len(tested)} cells lack per-item answers or have < 5 in a group."
+    if len(tested):
+        reading = (
+            f"Of the {len(tested)} (size, category) cells with per-item answers and ≥ 5 correct "
+            f"and ≥ 5 incorrect ones, incorrect answers are significantly longer in {longer} and "
+            f"shorter in {shorter} (95% bootstrap CI of the length ratio excluding 1)"
+        )
+    else:
+        reading = ("No (size, category) cell has per-item answers with ≥ 5 correct and ≥ 5 "
+                   "incorrect ones, so lengths are not compared")  # fmt: skip
+    reading += f"; median ratio {W.factor(ok['ratio'].median())} over {len(ok)} cells."
     return Analysis(reading + W.seed_note(data.max_seeds(e)), table=t,
                     metric=data.metric_note(e["benchmark"]))  # fmt: skip

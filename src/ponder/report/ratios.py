@@ -41,6 +41,8 @@ def seq_vs_mixed(data: ReportData) -> Analysis:
     # Only sizes trained under both schedules enter, so the two curves average the same students.
     sizes = set.intersection(*(set(m.loc[(m["ratio"] == r) & (m["schedule"] == s), "params"])
                                for r in both for s in ("sequential", "mixed")))  # fmt: skip
+    if not sizes or not (m["ratio"] == 0.0).any():
+        return skip("needs intermediate ratios under both schedules and ρ=0 at one student size")
     m = m[m["params"].isin(sizes)]
     ratios = [0.0] + both + ([1.0] if (m["ratio"] == 1.0).any() else [])
     rows = []
@@ -78,6 +80,8 @@ def ratio_gap(data: ReportData) -> Analysis:
     if m["ratio"].nunique() < 2 or not (m["ratio"] == 0).any():
         return skip("needs ρ=0 and at least one other sequential ratio per size")
     t = ratio_table(data, m, "category")
+    if t.empty:
+        return skip("needs ρ=0 and at least one other sequential ratio per size")
     return Analysis(ratio_reading(data, m, t, "category", "task categories")
                     + W.seed_note(data.max_seeds(m)), table=t,
                     metric=data.metric_note(m["benchmark"]))  # fmt: skip
@@ -138,6 +142,8 @@ def domain_adaptation(data: ReportData) -> Analysis:
     base = base[(base["ratio"] == 1.0) & base["domain"].isin(["general", "math"])]
     series = pd.concat([arms, base.assign(series=base["domain"] + " reasoning")])
     series = series[series["params"].isin(set(ref["params"]))]
+    if series.empty:
+        return skip("needs bi-phasic arms and general IFT students of the same size")
     rows = []
     for (name, p, cat), g in series.groupby(["series", "params", "category"], sort=True):
         r = ref[(ref["params"] == p) & (ref["category"] == cat)]

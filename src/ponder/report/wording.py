@@ -98,6 +98,8 @@ def tally(signs: dict[str, int], better: str, worse: str, chance: list[str], wha
     """'beats IFT in 2 of 3 task categories above chance: a (…) and b (…); no significant
     difference in 1: c (…); at chance, not compared: d'. Keys are labels with their numbers."""
     n = len(signs)
+    if n == 0 and chance:
+        return f"is not compared: none of the {what} is above chance ({listing(chance)})"
     up = [k for k, s in signs.items() if s > 0]
     down = [k for k, s in signs.items() if s < 0]
     same = [k for k, s in signs.items() if s == 0]
