@@ -238,6 +238,16 @@ def test_suite_of_a_benchmark(name, suite):
     assert L.suite_of(name) == suite
 
 
+@pytest.mark.parametrize(
+    "bench, fmt, chance", [("winogrande", "MC", 0.5), ("mmlu-pro-law", "MC", 0.1),
+                           ("lookup-mc", "MC", 0.25), ("gsm8k", "OE", 0.0)],
+)  # fmt: skip
+def test_chance_for_results_written_without_it(full, tmp_path, bench, fmt, chance):
+    raw = pd.read_parquet(full / "results.parquet").drop(columns=["chance"]).head(1)
+    df = L.load_results(_write(tmp_path, raw.assign(benchmark=bench, format=fmt)))
+    assert df["chance"].iloc[0] == pytest.approx(chance)
+
+
 def test_a_spec_suite_field_wins_over_the_list(tmp_path, monkeypatch):
     (tmp_path / "benchmarks").mkdir()
     (tmp_path / "benchmarks" / "scibench.yaml").write_text("name: scibench\nsuite: paper\n")

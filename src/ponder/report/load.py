@@ -43,7 +43,12 @@ EXTENDED = {
 # Columns that identify one trained configuration; its replicate seeds share them.
 CONFIG = ["kind", "student", "params", "domain", "ratio", "schedule", "arm"]
 METRICS = ("auto", "judge", "rule")
-MC_CHANCE = 0.25  # guessing among 4 options, when results.parquet has no `chance` column
+# Guessing accuracy for results written without a `chance` column: 1/options of the paper's MC
+# benchmarks (their definitions: WinoGrande 2 options, AQuA-RAT 5, MMLU-Pro up to 10), else 4.
+MC_CHANCE = {
+    "winogrande": 1 / 2, "aqua-rat": 1 / 5, "mmlu-pro-math": 1 / 10, "mmlu-pro-law": 1 / 10,
+    "mmlu-pro-code": 1 / 10, "mmlu-pro-physics": 1 / 10,
+}  # fmt: skip
 
 
 @functools.cache
@@ -97,8 +102,8 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     df["category"] = df["family"] + "-" + df["format"]
     df["suite"] = df["benchmark"].map(suite_of)
     df["field"] = df["benchmark"].map(lambda b: EXTENDED.get(b, b))
-    guess = np.where(df["format"] == "MC", MC_CHANCE, 0.0)
-    df["chance"] = df["chance"].fillna(pd.Series(guess, index=df.index))
+    guess = df["benchmark"].map(lambda b: MC_CHANCE.get(b, 0.25)).where(df["format"] == "MC", 0.0)
+    df["chance"] = df["chance"].fillna(guess)
     # ρ = 0 and ρ = 1 are the same data under either schedule (§2.2): one configuration.
     df.loc[df["ratio"].isin([0.0, 1.0]) & (df["arm"] == ""), "schedule"] = "sequential"
     # A student's size is the same for every seed; NaN sizes would split its seeds apart.
