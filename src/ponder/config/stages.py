@@ -273,3 +273,14 @@ class JudgeConfig(Strict):
         if self.enabled and not self.judges:
             raise ValueError("enabled needs at least one judge in `judges`")
         return self
+
+
+# ---------------------------------------------------------------- the report
+class ReportConfig(Strict):
+    """`report: {enabled, metric}`; `report: true|false` in YAML means `{enabled: …}`."""
+
+    enabled: bool = True
+    # The score the figures and the headline use (the other is shown beside it). auto: the judge
+    # panel's majority for a benchmark whose answers were judged (as the paper's figures), else the
+    # rule scorer.
+    metric: Literal["auto", "judge", "rule"] = "auto"

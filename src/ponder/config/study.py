@@ -15,6 +15,7 @@ from ponder.config.stages import (
     JudgeConfig,
     MixConfig,
     Name,
+    ReportConfig,
     Seed,
     Strict,
     StudentConfig,
@@ -76,7 +77,12 @@ class StudyConfig(Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
-    report: bool = True
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @field_validator("report", mode="before")
+    @classmethod
+    def _report_bool(cls, v: object) -> object:
+        return {"enabled": v} if isinstance(v, bool) else v
 
     @model_validator(mode="after")
     def _refs(self) -> StudyConfig:

@@ -210,9 +210,9 @@ def expand(cfg: StudyConfig) -> list[Step]:
     _evaluate(b)
     final = [s.id for s in b.steps.values() if s.kind in (StepKind.EVAL, StepKind.JUDGE)]
     b.add(Step("results", StepKind.RESULTS, final, str(b.layout.results())), {})
-    if cfg.report:
+    if cfg.report.enabled:
         b.add(Step("report", StepKind.REPORT, ["results"], str(b.layout.report_index())),
-              {"report": cfg.report})  # fmt: skip
+              {"report": cfg.report.model_dump()})  # fmt: skip
     return list(b.steps.values())
 
 
