@@ -110,7 +110,8 @@ class Tally:
         """Several passes' tallies (client processes) as one; the last errors of the last one."""
         out = cls()
         for t in parts:
-            out.answered, out.rejected = out.answered + t.answered, out.rejected + t.rejected
+            out.answered += t.answered
+            out.rejected += t.rejected
             out.failed += t.failed
             out.last_error = t.last_error or out.last_error
             out.last_rejected = t.last_rejected or out.last_rejected
