@@ -100,6 +100,7 @@ def test_rerun_is_cached_and_changed_teacher_regenerates(tmp_path):
         ({"base_urls": ["http://a/v1", "http://b/v1"]}, True),
         ({"max_concurrency": 7, "max_retries": 1, "shard_size": 3}, True),
         ({"api_key_env": "SOME_KEY", "flops_model": "qwen2.5-7b"}, True),
+        ({"commit_every_s": 0.5, "max_failed_share": 0.01, "request_timeout_s": 30}, True),
         ({"reasoning": {"temperature": 0.6, "top_p": 0.95, "expected_tokens": 900}}, True),
         ({"model": "Qwen/Qwen3-235B-A22B"}, False),
         ({"reasoning": {"temperature": 0.6, "top_p": 0.95, "max_tokens": 4096}}, False),

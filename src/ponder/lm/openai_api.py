@@ -237,9 +237,12 @@ class OpenAILM:
                 async with sem:
                     return await self.agenerate(r)
 
+            tasks = [asyncio.ensure_future(one(r)) for r in requests]
             try:
-                return list(await asyncio.gather(*(one(r) for r in requests)))
-            finally:
+                return list(await asyncio.gather(*tasks))
+            finally:  # on a fatal error, the others stop before the clients close
+                for t in tasks:
+                    t.cancel()
                 await self.aclose()
 
         return asyncio.run(run())
