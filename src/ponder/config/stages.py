@@ -77,6 +77,14 @@ class TeacherConfig(Strict):
     request_timeout_s: float = Field(600.0, gt=0, le=86_400)  # at most a day
     tensor_parallel_size: int = Field(1, gt=0, le=1024)
     shard_size: int = Field(1000, gt=0, le=10_000_000)  # rows committed atomically per shard
+    # ... or fewer, when this many seconds passed since the last commit: a kill loses at most the
+    # requests in flight plus this interval (generate/stream.py)
+    commit_every_s: float = Field(5.0, gt=0, le=86_400)
+    # Share of a domain's prompts that may stay unanswered (out of retries) and still let the
+    # step finish, incomplete (the next run asks them again); above it, or when nothing was
+    # answered, generation stops with an error. 0: any unanswered prompt stops it, so students
+    # are never trained on a set that a re-run would change (and retrain everything after it).
+    max_failed_share: float = Field(0.0, ge=0, le=1)
     # openai backend: processes sending requests (each ~1 ms CPU per request; see clients.py)
     client_processes: int = Field(1, gt=0, le=1024)
     # --dry-run teacher FLOPs (Appendix C): a built-in model name or a config.json path.

@@ -48,7 +48,8 @@ STAGE_KINDS: dict[str, tuple[StepKind, ...]] = {
 # (The teacher backend is transport too: one model served by vLLM offline or by a vLLM server.)
 TEACHER_TRANSPORT = {
     "backend", "base_urls", "api_key_env", "max_concurrency", "max_retries", "request_timeout_s",
-    "tensor_parallel_size", "shard_size", "client_processes", "flops_model",
+    "tensor_parallel_size", "shard_size", "client_processes", "flops_model", "commit_every_s",
+    "max_failed_share",
 }  # fmt: skip
 EVAL_TRANSPORT = {"batch_size", "data_dir"}
 PAIRS_FORMAT = 1  # bump when the pairs row format changes, so old pairs are regenerated
