@@ -36,14 +36,14 @@ def test_help_lists_every_command():
 
 
 @pytest.fixture(scope="module")
-def chained(tmp_path_factory):
-    """The stage commands one after another on a fresh directory, then `ponder run` elsewhere."""
+def chained(tmp_path_factory, mini_run):
+    """The stage commands one after another on a fresh directory (and `ponder run` of the same
+    study: the session's mini run)."""
     root = tmp_path_factory.mktemp("cli")
     out = {}
     for stage in ("generate", "mix", "train", "eval", "judge", "report"):
         out[stage] = ponder(stage, MINI, "--out", str(root / "stages"))
-    out["run"] = ponder("run", MINI, "--out", str(root / "run"))
-    return root, out
+    return root, out, mini_run[0]
 
 
 def _tree(run: Path) -> set[str]:
@@ -52,8 +52,8 @@ def _tree(run: Path) -> set[str]:
 
 @pytest.mark.slow
 def test_stage_commands_chain_to_the_same_run_directory_as_run(chained):
-    root, _ = chained
-    a, b = root / "stages", root / "run"
+    root, _, b = chained
+    a = root / "stages"
     assert _tree(a) == _tree(b)
     cols = ["model", "benchmark", "accuracy", "n", "mean_tokens", "train_flops", "infer_flops"]
     pd.testing.assert_frame_equal(pd.read_parquet(a / "results.parquet")[cols],
@@ -63,7 +63,7 @@ def test_stage_commands_chain_to_the_same_run_directory_as_run(chained):
 
 @pytest.mark.slow
 def test_each_stage_command_runs_its_steps_and_no_later_ones(chained):
-    _, out = chained
+    _, out, _ = chained
     started = {k: [ln.split("▶ ")[1].split(":")[0] for ln in r.stderr.splitlines() if "▶" in ln]
                for k, r in out.items()}  # fmt: skip
     assert set(started["generate"]) == {"generate"}
@@ -75,9 +75,9 @@ def test_each_stage_command_runs_its_steps_and_no_later_ones(chained):
 
 
 @pytest.mark.slow
-def test_report_also_takes_a_run_directory(chained, tmp_path):
-    root, _ = chained
-    r = ponder("report", str(root / "run"))
+def test_report_also_takes_a_run_directory(chained):
+    root, _, _ = chained
+    r = ponder("report", str(root / "stages"))
     assert "index.html" in r.stdout
 
 

@@ -1,7 +1,7 @@
-"""End to end: a small tiny-world study through every stage, its run directory, and resume."""
+"""End to end: the mini study through every stage (the session's `ponder run`, conftest.py), its
+run directory, a re-run that does nothing, a killed run that resumes, and bad input."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,41 +11,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from _paths import FIXTURES
+from conftest import MINI, ponder_cli
 
-PONDER = [sys.executable, "-c", "from ponder.cli import main; main()"]
-MINI = str(FIXTURES / "studies" / "mini.yaml")
-SMALL = [
-    MINI,
-    "--set", "domains.general.source.n=400",
-    "--set", "world.n_test=20",
-    "--set", "eval.benchmarks=[tiny-general-mc, tiny-general-oe, tiny-math-mc, tiny-math-oe]",
-    "--set", "eval.include_teacher=true",
-    "--set", "train.global_batch_tokens=1024",
-    "--set", "train.save_every=4",
-]  # fmt: skip
-ENV = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
-
-
-def ponder(*args, check=True):
-    r = subprocess.run([*PONDER, *args], capture_output=True, text=True, env=ENV, timeout=600)
-    if check and r.returncode:
-        raise AssertionError(f"ponder {args} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-    return r
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("e2e") / "tiny-small"
-    first = ponder("run", "--out", str(out), *SMALL)
-    return out, first
+PONDER = [sys.executable, "-m", "ponder"]
+# A longer training than the mini study's, so that a kill lands between two checkpoints.
+LONG = [MINI, "--set", "domains.general.source.n=600", "--set", "train.global_batch_tokens=512",
+        "--set", "train.save_every=2", "--set", "eval.benchmarks=[tiny-math-oe]",
+        "--set", "report=false"]  # fmt: skip
 
 
 @pytest.mark.slow
-def test_run_directory_contract(run_dir):
-    out, first = run_dir
+def test_run_directory_contract(mini_run):
+    out, first = mini_run
     pairs = pd.read_parquet(out / "pairs" / "general.parquet")
-    assert len(pairs) == 400 and pairs["id"].is_unique
+    assert len(pairs) == 300 and pairs["id"].is_unique
     for col in ("id", "prompt", "ift", "reasoning", "ift_tokens", "reasoning_tokens",
                 "ift_finish", "reasoning_finish"):  # fmt: skip
         assert col in pairs.columns
@@ -53,10 +32,10 @@ def test_run_directory_contract(run_dir):
     assert pairs["ift"].str.contains(r"\\boxed\{", regex=True).all()
     res = pd.read_parquet(out / "results.parquet")
     for col in ("model", "student", "params", "domain", "ratio", "schedule", "benchmark", "family",
-                "format", "accuracy", "n", "mean_tokens", "train_flops", "infer_flops"):  # fmt: skip
+                "format", "accuracy", "n", "mean_tokens", "train_flops", "infer_flops", "seed"):  # fmt: skip
         assert col in res.columns
     students = res[res["kind"] == "student"]
-    assert len(students) == 2 * 4 and (students["n"] == 20).all()
+    assert len(students) == 2 * 3 and (students["n"] == 16).all()
     assert (students["train_flops"] > 0).all() and (students["infer_flops"] > 0).all()
     assert set(students["ratio"]) == {0.0, 1.0}
     teacher = res[res["kind"] == "teacher"]
@@ -71,9 +50,9 @@ def test_run_directory_contract(run_dir):
 
 
 @pytest.mark.slow
-def test_rerun_of_a_finished_study_does_no_work(run_dir):
-    out, first = run_dir
-    again = ponder("run", "--out", str(out), *SMALL)
+def test_rerun_of_a_finished_study_does_no_work(mini_run, mini_copy):
+    _, first = mini_run
+    again = ponder_cli("run", MINI, "--out", str(mini_copy))
     assert "▶" not in again.stderr  # no step started
     table = lambda s: s[s.index("accuracy %") : s.index("wall time")]  # noqa: E731
     assert table(again.stdout) == table(first.stdout)
@@ -82,9 +61,8 @@ def test_rerun_of_a_finished_study_does_no_work(run_dir):
 @pytest.mark.slow
 def test_killed_run_resumes_without_redoing_finished_steps(tmp_path):
     out = tmp_path / "killed"
-    args = [*SMALL, "--set", "domains.general.source.n=1500"]  # ~40 steps: time to catch one
     log = open(tmp_path / "log.txt", "w")  # noqa: SIM115
-    proc = subprocess.Popen([*PONDER, "run", "--out", str(out), *args], env=ENV,
+    proc = subprocess.Popen([*PONDER, "run", "--out", str(out), *LONG],
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.time() + 300
     while not list(out.glob("models/*.partial/checkpoints/step-*")):  # mid-training
@@ -94,12 +72,12 @@ def test_killed_run_resumes_without_redoing_finished_steps(tmp_path):
     proc.wait()
     log.close()
     assert not (out / "results.parquet").exists()
-    resumed = ponder("run", "--out", str(out), *args)
+    resumed = ponder_cli("run", "--out", str(out), *LONG)
     assert "▶ generate:general" not in resumed.stderr  # finished before the kill: not redone
     assert "▶ train:" in resumed.stderr
     summaries = [json.loads(p.read_text()) for p in out.glob("models/*/train_summary.json")]
     assert any(s["resumed_from_step"] > 0 for s in summaries)  # picked up its checkpoint
-    assert pd.read_parquet(out / "results.parquet")["n"].min() == 20
+    assert pd.read_parquet(out / "results.parquet")["n"].min() == 16
 
 
 @pytest.mark.parametrize(
@@ -113,7 +91,7 @@ def test_killed_run_resumes_without_redoing_finished_steps(tmp_path):
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
     out = tmp_path / "never"
-    r = ponder("run", *args, "--out", str(out), check=False)
+    r = ponder_cli("run", *args, "--out", str(out), check=False)
     assert r.returncode == 2
     assert r.stderr.strip() == f"error: {message}" or message in r.stderr.strip().splitlines()[0]
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

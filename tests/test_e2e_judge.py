@@ -9,12 +9,13 @@ import json
 import pandas as pd
 import pytest
 
+from conftest import MINI, ponder_cli
 from fakeserver import FakeServer
-from test_e2e import SMALL, ponder
 
 
 @pytest.mark.slow
-def test_a_study_with_a_judge_panel(tmp_path):
+def test_a_study_with_a_judge_panel(mini_copy):
+    """Judging added to the finished mini study: only the judge steps and what follows run."""
     with (
         FakeServer(style="judge", record=False) as a,
         FakeServer(style="judge", record=False) as b,
@@ -24,17 +25,19 @@ def test_a_study_with_a_judge_panel(tmp_path):
             f"{{name: {n}, model: fake, base_urls: ['{s.url}']}}"
             for n, s in (("a", a), ("b", b), ("nay", nay))
         )
-        out = tmp_path / "run"
-        ponder("run", "--out", str(out), *SMALL, "--set", "judge.enabled=true",
-               "--set", f"judge.judges=[{panel}]")  # fmt: skip
+        out = mini_copy
+        r = ponder_cli("run", MINI, "--out", str(out), "--set", "judge.enabled=true",
+                       "--set", f"judge.judges=[{panel}]")  # fmt: skip
+    started = {ln.split("▶ ")[1].split(":")[0] for ln in r.stderr.splitlines() if "▶" in ln}
+    assert started == {"judge", "results", "report"}
 
     evals = sorted((out / "evals").glob("*/*.parquet"))
-    assert len(evals) == 3 * 4  # two students and the teacher, four families
+    assert len(evals) == 3 * 3  # two students and the teacher, three families
     agree = []
     for ev in evals:
         j = pd.read_parquet(out / "judgements" / ev.parent.name / ev.name)
         e = pd.read_parquet(ev).merge(j, on="id")
-        assert len(e) == 20 and (e["judge:nay"] == "no").all()
+        assert len(e) == 16 and (e["judge:nay"] == "no").all()
         assert (e["judge:a"] == e["judge:b"]).all()
         # majority of yes, yes, no = yes; of no, no, no = no
         assert (e["judge_correct"] == (e["judge:a"] == "yes")).all()
@@ -47,5 +50,5 @@ def test_a_study_with_a_judge_panel(tmp_path):
     assert res["judge_accuracy"].notna().all()
     numbers = json.loads((out / "report" / "numbers.json").read_text())
     judges = numbers["judges"]
-    assert judges["skipped"] is None and len(judges["table"]) == 4
+    assert judges["skipped"] is None and len(judges["table"]) == 3
     assert "Fleiss" in judges["reading"] and "a | nay" in judges["reading"]

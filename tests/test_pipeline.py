@@ -30,23 +30,15 @@ def tokens(rd: RunDir) -> dict[str, str]:
     return {p.stem: json.loads(p.read_text())["token"] for p in (rd.root / ".steps").glob("*")}
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    rd = RunDir(tmp_path_factory.mktemp("pipeline") / "mini")
-    run_steps(load_study(MINI), rd, quiet=True)
-    return rd
-
-
-def _copy(finished: RunDir, tmp_path) -> RunDir:
-    import shutil
-
-    shutil.copytree(finished.root, tmp_path / "run")
-    return RunDir(tmp_path / "run")
+@pytest.fixture
+def finished(mini_copy) -> RunDir:
+    """A private copy of the session's finished mini run (conftest.py)."""
+    return RunDir(mini_copy)
 
 
 @pytest.mark.slow
-def test_a_finished_study_reruns_nothing(finished, tmp_path):
-    rd = _copy(finished, tmp_path)
+def test_a_finished_study_reruns_nothing(finished):
+    rd = finished
     before = tokens(rd)
     assert run_steps(load_study(MINI), rd, quiet=True) == {}
     assert tokens(rd) == before
@@ -67,14 +59,14 @@ RERUNS = [
 def test_a_changed_setting_reruns_exactly_the_steps_it_affects(
     finished, tmp_path, override, again, not_again
 ):
-    rd = _copy(finished, tmp_path)
+    rd = finished
     ran = run_steps(load_study(MINI, [override]), rd, quiet=True)
     assert again <= set(ran) and not (not_again & set(ran)), ran
 
 
 @pytest.mark.slow
 def test_a_training_hyperparameter_retrains_and_an_eval_setting_does_not(finished, tmp_path):
-    rd = _copy(finished, tmp_path)
+    rd = finished
     before, before_tokens = weights(rd), tokens(rd)
     run_steps(load_study(MINI, ["eval.max_new_tokens=24"]), rd, quiet=True)
     assert weights(rd) == before  # no training step ran: the same file
@@ -96,7 +88,7 @@ def test_changing_a_students_architecture_rebuilds_its_init(tmp_path):
 
 @pytest.mark.slow
 def test_a_step_whose_input_was_rebuilt_runs_again(finished, tmp_path):
-    rd = _copy(finished, tmp_path)
+    rd = finished
     before = tokens(rd)
     rd.mix("general", 1.0, "sequential", 0).unlink()  # the same config, but the mix is gone
     ran = run_steps(load_study(MINI), rd, quiet=True)
@@ -112,7 +104,7 @@ def test_a_step_whose_input_was_rebuilt_runs_again(finished, tmp_path):
 
 @pytest.mark.slow
 def test_steps_made_by_another_version_are_kept_unless_asked(finished, tmp_path, capsys):
-    rd = _copy(finished, tmp_path)
+    rd = finished
     rec = rd.step_record(f"train:{MODEL}")
     data = json.loads(rec.read_text()) | {"code_version": "0.0.1+old"}
     rec.write_text(json.dumps(data))
