@@ -44,9 +44,9 @@ def tokenizer(student):
 
 def _enc(lengths, prompt=3):
     lengths = np.asarray(lengths)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    ids = np.arange(offsets[-1], dtype=np.int32) % 50 + 5
-    return Encoded(ids=ids, offsets=offsets, n_prompt=np.full(len(lengths), prompt))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    ids = np.arange(lengths.sum(), dtype=np.int32) % 50 + 5
+    return Encoded(ids, starts, lengths, np.full(len(lengths), prompt))
 
 
 # ------------------------------------------------------------------ token-batch arithmetic
@@ -161,7 +161,7 @@ def test_answer_tokens_change_the_loss_prompt_tokens_do_not(student, tokenizer):
     def loss_with_label_changed(pos):
         ids = enc.ids.copy()
         ids[pos] = (ids[pos] + 1) % len(tokenizer)
-        labels = collate(Encoded(ids, enc.offsets, enc.n_prompt), [[0, 1]], 0)["labels"]
+        labels = collate(Encoded(ids, enc.starts, enc.lengths, enc.n_prompt), [[0, 1]], 0)["labels"]
         with torch.no_grad():
             return model(**{**base, "labels": labels}, use_cache=False).loss.item()
 
@@ -299,7 +299,8 @@ def test_compiled_training_matches_eager(student, examples, tmp_path):
     losses = [[r["loss"] for r in _log(tmp_path / f"compile-{c}")] for c in (False, True)]
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
     clock = [r["elapsed_s"] for r in _log(tmp_path / "compile-True")]
-    assert clock == sorted(clock) and clock[-1] <= runs[True]["wall_s"]
+    # the loop's wall clock stops at the last step's end
+    assert clock == sorted(clock) and clock[-1] == pytest.approx(runs[True]["wall_s"], abs=1e-4)
 
 
 def test_tensorboard_logs_are_kept_with_the_checkpoint(student, examples, tmp_path):
@@ -324,8 +325,8 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(
     cfg = CFG.model_copy(update={"save_every": 4})
     real_save = runtime.save_checkpoint
 
-    def save_then_die(acc, root, step, plan_hash):
-        real_save(acc, root, step, plan_hash)
+    def save_then_die(acc, root, step, plan_hash, shards=None):
+        real_save(acc, root, step, plan_hash, shards)
         if step == 8:
             raise KeyboardInterrupt
 
