@@ -71,6 +71,14 @@ def test_steps_follow_from_tokens_micro_batch_and_world(
     assert [i for s in plan for i in sorted(s.examples)] == list(range(len(lengths)))
 
 
+def test_a_rank_with_nothing_to_do_in_a_step_gets_an_unlabelled_row():
+    # 3 windows over 2 ranks with one window per forward: 4 forwards, one of them empty
+    plan = plan_steps(_enc([100] * 3), 3 * 128, 1, world_size=2, packing=True, window=128)
+    assert [len(m) for m in plan[0].micro] == [1, 1, 0, 1]  # rank 1 gets [] in its 2nd forward
+    empty = collate(_enc([100] * 3), [], pad_id=0, pad_to=128)
+    assert empty["input_ids"].shape == (1, 128) and (empty["labels"] == IGNORE).all()
+
+
 @pytest.mark.parametrize("window", [256, 512])
 def test_packing_fills_fixed_windows_in_order(window):
     rng = np.random.default_rng(0)
@@ -337,6 +345,9 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(
     monkeypatch.setattr(runtime, "save_checkpoint", real_save)
     s = T.train_phase(student, examples, tmp_path / "run", cfg, lr=3e-3, seed=0, progress=False)
     assert s["resumed_from_step"] == 8
+    # the same token store and the same step plan: every step holds the reference's tokens
+    assert s["token_store"] == reference[1]["token_store"]
+    assert [r["tokens"] for r in _log(tmp_path / "run")] == [r["tokens"] for r in _log(ref_out)]
     np.testing.assert_allclose(
         [r["loss"] for r in _log(tmp_path / "run")], [r["loss"] for r in _log(ref_out)], rtol=1e-5
     )

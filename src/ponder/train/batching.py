@@ -255,7 +255,10 @@ def collate(enc: Encoded, rows: list[list[int]], pad_id: int, pad_to: int = 0) -
     """Tensors for one micro-batch: input_ids, position_ids, labels (no attention mask)."""
     import torch
 
-    width = max(pad_to, max(int(enc.lengths[r].sum()) for r in rows))
+    # A rank whose share of a small step is empty still runs a forward (the collectives of
+    # DDP/FSDP need every rank): one row of padding, no labels, zero loss.
+    rows = rows or [[]]
+    width = max(pad_to, 1, *(int(enc.lengths[r].sum()) for r in rows))
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     pos = np.empty((len(rows), width), dtype=np.int64)
     labels = np.full((len(rows), width), IGNORE, dtype=np.int64)

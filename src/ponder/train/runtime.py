@@ -147,7 +147,9 @@ def apply_liger(model) -> None:
     import torch
 
     if not torch.cuda.is_available():
-        raise PonderError("train.liger: Liger kernels are Triton GPU kernels; set train.liger=false")
+        raise PonderError(
+            "train.liger: Liger kernels are Triton GPU kernels; set train.liger=false"
+        )
     try:
         from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
     except ImportError as e:

@@ -49,7 +49,11 @@ def tokenizer_digest(tokenizer) -> str:
     """What decides the token ids: the tokenizer's full serialisation and its chat template."""
     h = hashlib.sha256(f"{FORMAT}\x1f{type(tokenizer).__name__}\x1f".encode())
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    body = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
+    body = (
+        backend.to_str()
+        if backend is not None
+        else json.dumps(sorted(tokenizer.get_vocab().items()))
+    )
     h.update(body.encode())
     h.update(f"\x1f{tokenizer.chat_template or ''}".encode())
     return h.hexdigest()
@@ -76,7 +80,9 @@ def _init_worker(tokenizer_dir: str) -> None:
 
 
 def _encode_batch(cols: dict, tokenizer=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows = [dict(zip(COLUMNS, r, strict=True)) for r in zip(*(cols[c] for c in COLUMNS))]
+    rows = [
+        dict(zip(COLUMNS, r, strict=True)) for r in zip(*(cols[c] for c in COLUMNS), strict=True)
+    ]
     return encode_rows(tokenizer or _WORKER["tok"], rows)
 
 
@@ -98,11 +104,8 @@ def _batches(mix: Path, batch_rows: int):
 
 
 def _encoded(mix: Path, tokenizer, tokenizer_dir: Path, procs: int):
-    """(column dict, (ids, lengths, n_prompt)) per batch in file order; a pool when it pays."""
-    import pyarrow.parquet as pq
-
-    n_rows = pq.ParquetFile(mix).metadata.num_rows
-    if procs <= 1 or n_rows <= 2 * BATCH_ROWS:
+    """(column dict, (ids, lengths, n_prompt)) per batch in file order; a pool if procs > 1."""
+    if procs <= 1:
         for cols in _batches(mix, BATCH_ROWS):
             yield cols, _encode_batch(cols, tokenizer)
         return
@@ -129,10 +132,13 @@ def _build(mix: Path, tokenizer, tokenizer_dir: Path, procs: int, key: str, tmp:
     import pyarrow.parquet as pq
 
     t0, total = time.perf_counter(), 0
+    n_rows = pq.ParquetFile(mix).metadata.num_rows if mix.is_file() else 0
+    procs = procs if n_rows > 2 * BATCH_ROWS else 1  # a pool pays from a few batches on
     starts, lengths, n_prompt, order = [], [], [], []
-    with open(tmp / "tokens.bin", "wb") as out, pq.ParquetWriter(
-        tmp / "ids.parquet", pa.schema([("id", pa.string())])
-    ) as id_writer:
+    with (
+        open(tmp / "tokens.bin", "wb") as out,
+        pq.ParquetWriter(tmp / "ids.parquet", pa.schema([("id", pa.string())])) as id_writer,
+    ):
         for cols, (ids, lens, n_p) in _encoded(mix, tokenizer, tokenizer_dir, procs):
             out.write(ids.tobytes())
             starts.append(total + np.concatenate([[0], np.cumsum(lens)[:-1]]))
