@@ -6,7 +6,7 @@
 #                          init, real 151,936 vocabulary, bf16, packed 16,384-token windows,
 #                          4 windows a step, 12 steps; kernels: sdpa, flex (flex_attention),
 #                          flex-liger (+ Liger's fused RMSNorm/SwiGLU/RoPE/LM head+CE),
-#                          flex-liger-compile (+ torch.compile); peak memory per GPU  150-300 s each
+#                          flex-liger-compile (+ torch.compile); peak memory per GPU  240-360 s each
 #   fsdp                   the sharded path on one GPU: accelerate launch --config_file fsdp.yaml
 #                          (ponder's FSDP2 units, sharded checkpoints, gathered save)         240 s
 #   generate, generate-long  the generation benchmark on the machine's spare CPU cores      120 s each
@@ -52,7 +52,7 @@ if want isolation; then
   else stage isolation 90 $PY scripts/gpu_smoke_train.py --isolation sdpa,flex_attention,eager; fi
 fi
 for size in 0.5b 1.5b; do
-  limit=$([ "$size" = 0.5b ] && echo 180 || echo 300)
+  limit=$([ "$size" = 0.5b ] && echo 240 || echo 360)
   for kernels in sdpa flex flex-liger flex-liger-compile; do
     name=mfu-$size-$kernels
     want "$name" || continue

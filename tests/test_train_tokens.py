@@ -167,14 +167,29 @@ def test_a_killed_build_leaves_nothing_trusted(world, tmp_path):
     assert tokens.is_ready(store) and not any(p.is_dir() for p in cache.glob(".*"))
 
 
-def test_a_failed_build_leaves_nothing_and_names_the_problem(world, tmp_path):
-    _, init, tokenizer, examples, _ = world
-    bad = atomic_write_parquet(
-        tmp_path / "bad.parquet", pd.DataFrame({"id": ["a"], "prompt": ["p"]})
-    )
-    with pytest.raises(PonderError, match=r"mix: .*bad.parquet: missing column\(s\) completion"):
-        _store(world, tmp_path / "c", mix=bad)
-    assert not any((tmp_path / "c").glob("*-*")) and not any((tmp_path / "c").glob(".*/"))
-    store = _store(world, tmp_path / "ok")
+@pytest.mark.parametrize(
+    ("mix", "error"),
+    [
+        (pd.DataFrame({"id": ["a"], "prompt": ["p"]}), r"mix: .*: missing column\(s\) completion"),
+        (b"id,prompt,completion\na,p,c\n", r"mix: .*: not a readable Parquet file"),
+        (None, r"mix: .*: no such file"),
+    ],
+    ids=["missing-column", "csv", "absent"],
+)
+def test_a_bad_mix_is_named_and_leaves_nothing(world, tmp_path, mix, error):
+    path = tmp_path / "mix.parquet"
+    if isinstance(mix, pd.DataFrame):
+        atomic_write_parquet(path, mix)
+    elif mix is not None:
+        path.write_bytes(mix)
+    with pytest.raises(PonderError, match=error):
+        _store(world, tmp_path / "c", mix=path)
+    assert not (tmp_path / "c").exists() or [p.name for p in (tmp_path / "c").iterdir()] == [
+        ".lock"
+    ]
+
+
+def test_a_prompt_longer_than_the_window_names_its_example(world, tmp_path):
+    store = _store(world, tmp_path)
     with pytest.raises(PonderError, match=r"example q\d+: prompt of \d+ tokens leaves no room"):
         tokens.open_store(store, 10)

@@ -53,7 +53,8 @@ def prepare_steps(enc: Encoded, cfg: TrainConfig, world_size: int = 1):
 
 
 def tokenize_procs(cfg: TrainConfig) -> int:
-    return cfg.tokenize_procs or min(len(os.sched_getaffinity(0)), MAX_TOKENIZE_PROCS)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cfg.tokenize_procs or min(cores or 1, MAX_TOKENIZE_PROCS)
 
 
 def load(accelerator, mix: Path | Sequence[dict], tokenizer, tokenizer_dir: Path, cache: Path,

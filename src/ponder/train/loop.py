@@ -75,8 +75,9 @@ def _setup(init_dir: Path, mix, out_dir: Path, cfg: TrainConfig, lr: float, seed
     enc, key = data.load(accelerator, mix, tokenizer, init_dir, cache or work / "tokens", work, cfg)
     enc, steps = prepare_steps(enc, cfg, world_size=accelerator.num_processes)
     # A checkpoint resumes only the same plan: data (mix and tokenizer), config, LR, seed and
-    # starting weights.
-    plan_hash = config_hash([key, cfg.model_dump(), lr, seed, str(init_dir)])
+    # starting weights (how many processes tokenised the mix does not matter).
+    plan = [key, cfg.model_dump(exclude={"tokenize_procs"}), lr, seed, str(init_dir)]
+    plan_hash = config_hash(plan)
     sharded = sharding.requested(cfg)
     if sharded:  # FSDP2: ponder's units (sharding.py); the optimizer sees the sharded parameters
         model = sharding.shard(model, bf16=accelerator.mixed_precision == "bf16")

@@ -60,6 +60,8 @@ def tokenizer_digest(tokenizer) -> str:
 
 
 def file_digest(path: Path) -> str:
+    if not Path(path).is_file():
+        raise PonderError(f"mix: {path}: no such file")
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -86,27 +88,31 @@ def _encode_batch(cols: dict, tokenizer=None) -> tuple[np.ndarray, np.ndarray, n
     return encode_rows(tokenizer or _WORKER["tok"], rows)
 
 
-def _batches(mix: Path, batch_rows: int):
-    """Column dicts of `batch_rows` examples, read page by page (memory follows the batch)."""
+def _parquet(mix: Path):
+    """The mix, opened to be read page by page (memory follows the batch, not the file)."""
     import pyarrow.parquet as pq
 
     try:
         pf = pq.ParquetFile(mix, pre_buffer=False, buffer_size=1 << 20)
-    except Exception as e:  # noqa: BLE001  (pyarrow raises several types for a bad file)
+    except Exception as e:  # pyarrow raises several types for a file that is not Parquet
         raise PonderError(f"mix: {mix}: not a readable Parquet file ({e})") from e
-    names = set(pf.schema_arrow.names)
-    missing = [c for c in COLUMNS if c not in names]
+    missing = [c for c in COLUMNS if c not in pf.schema_arrow.names]
     if missing:
         raise PonderError(f"mix: {mix}: missing column(s) {', '.join(missing)}")
-    cols = [*COLUMNS, "order"] if "order" in names else list(COLUMNS)
+    return pf
+
+
+def _batches(pf, batch_rows: int):
+    """Column dicts of `batch_rows` examples (with `order` when the mix has it)."""
+    cols = [*COLUMNS, "order"] if "order" in pf.schema_arrow.names else list(COLUMNS)
     for batch in pf.iter_batches(batch_size=batch_rows, columns=cols):
         yield batch.to_pydict()
 
 
-def _encoded(mix: Path, tokenizer, tokenizer_dir: Path, procs: int):
+def _encoded(pf, tokenizer, tokenizer_dir: Path, procs: int):
     """(column dict, (ids, lengths, n_prompt)) per batch in file order; a pool if procs > 1."""
     if procs <= 1:
-        for cols in _batches(mix, BATCH_ROWS):
+        for cols in _batches(pf, BATCH_ROWS):
             yield cols, _encode_batch(cols, tokenizer)
         return
     import multiprocessing
@@ -117,7 +123,7 @@ def _encoded(mix: Path, tokenizer, tokenizer_dir: Path, procs: int):
     with ProcessPoolExecutor(procs, mp_context=ctx, initializer=_init_worker,
                              initargs=(str(tokenizer_dir),)) as pool:  # fmt: skip
         window: deque = deque()  # at most 2 batches per worker in flight: bounded memory
-        for cols in _batches(mix, BATCH_ROWS):
+        for cols in _batches(pf, BATCH_ROWS):
             window.append((cols, pool.submit(_encode_batch, {c: cols[c] for c in COLUMNS})))
             if len(window) >= 2 * procs:
                 cols0, fut = window.popleft()
@@ -131,15 +137,14 @@ def _build(mix: Path, tokenizer, tokenizer_dir: Path, procs: int, key: str, tmp:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    t0, total = time.perf_counter(), 0
-    n_rows = pq.ParquetFile(mix).metadata.num_rows if mix.is_file() else 0
-    procs = procs if n_rows > 2 * BATCH_ROWS else 1  # a pool pays from a few batches on
+    t0, total, pf = time.perf_counter(), 0, _parquet(mix)
+    procs = procs if pf.metadata.num_rows > 2 * BATCH_ROWS else 1  # a pool pays from a few batches
     starts, lengths, n_prompt, order = [], [], [], []
     with (
         open(tmp / "tokens.bin", "wb") as out,
         pq.ParquetWriter(tmp / "ids.parquet", pa.schema([("id", pa.string())])) as id_writer,
     ):
-        for cols, (ids, lens, n_p) in _encoded(mix, tokenizer, tokenizer_dir, procs):
+        for cols, (ids, lens, n_p) in _encoded(pf, tokenizer, tokenizer_dir, procs):
             out.write(ids.tobytes())
             starts.append(total + np.concatenate([[0], np.cumsum(lens)[:-1]]))
             total += int(lens.sum())
@@ -166,8 +171,8 @@ def _build(mix: Path, tokenizer, tokenizer_dir: Path, procs: int, key: str, tmp:
 
 @contextmanager
 def _locked(cache: Path):
-    """An exclusive flock on `<cache>/.lock` (None where the filesystem has no flock: the rename
-    still guarantees that only whole stores are read)."""
+    """Yields whether an exclusive flock on `<cache>/.lock` is held (False where the filesystem
+    has no flock: the rename still guarantees that only whole stores are read)."""
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / ".lock", "a") as f:
         try:
