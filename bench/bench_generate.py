@@ -8,9 +8,14 @@ Each fake server (tests/fakeserver.py) runs in its own process and answers after
   - `generate_domain` (sources, retries, fleet, shards, Parquet) on the same prompts;
   - a fleet of 1, 2 and 4 servers that each process at most `--capacity` requests at once (a real
     server's batch limit; the ideal is then servers x capacity / latency), with C in flight in
-    total, to show that the fleet multiplies server capacity.
-Usage: python benchmarks/bench_generate.py [--requests 6000] [--latency 0.05] [--concurrency 64]
+    total, to show that the fleet multiplies server capacity;
+  - failing servers: the same prompts with `--fault-share` of the requests faulted once, first as
+    HTTP errors only (500/429/503), then mixed (those, plus dropped connections, invalid JSON and
+    answers slower than `--fault-timeout`, the client's request timeout); the mixed run's time
+    over the HTTP-only run's is the cost of faults that never reach an HTTP status.
+Usage: python bench/bench_generate.py [--requests 6000] [--latency 0.05] [--concurrency 64]
        [--processes 1,2] [--server-workers 1] [--fleet 1,2,4] [--capacity 8] [--fleet-processes 1]
+       [--fault-share 0.2] [--fault-timeout 1.0] [--only faults]
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import subprocess
 import sys
 import tempfile
@@ -32,16 +38,19 @@ from fakeserver import free_port  # noqa: E402
 from ponder.config import StudyConfig  # noqa: E402
 from ponder.generate.run import generate_domain  # noqa: E402
 
+HTTP_FAULTS = ("500", "429", "503")
+MIXED_FAULTS = (*HTTP_FAULTS, "drop", "badjson", "hang")
+
 
 def start_servers(
-    k: int, latency: float, capacity: int = 0, workers: int = 1
+    k: int, latency: float, capacity: int = 0, workers: int = 1, hang: float = 5.0
 ) -> tuple[list[subprocess.Popen], list[str]]:
     procs, urls = [], []
     for _ in range(k):
         port = free_port()
         cmd = [sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--port", str(port)]
         cmd += ["--latency", str(latency), "--capacity", str(capacity)]
-        cmd += ["--workers", str(workers)]
+        cmd += ["--workers", str(workers), "--hang", str(hang)]
         procs.append(subprocess.Popen(cmd))
         urls.append(f"http://127.0.0.1:{port}/v1")
     for url in urls:
@@ -83,32 +92,70 @@ async def minimal_loop(url: str, n: int, concurrency: int, raw: bool = False) ->
     return n / dt
 
 
-def ponder_rate(urls: list[str], n: int, concurrency: int, work: Path, processes: int = 1) -> float:
-    prompts = work / f"prompts-{n}.jsonl"
-    prompts.write_text(
-        "".join(json.dumps({"q": f"prompt number {i}"}) + "\n" for i in range(n // 2))
-    )
+def fault_prompts(n: int, share: float, kinds: tuple[str, ...], seed: int = 0) -> list[str]:
+    """n prompts, `share` of them marked to fault once (both their requests); the same prompts
+    are marked whatever `kinds` is, so two arms differ only in the kind of fault."""
+    which, kind = random.Random(seed), random.Random(seed + 1)
+    out = []
+    for i in range(n):
+        mark = f" [{kind.choice(kinds)}x1]" if which.random() < share else ""
+        out.append(f"prompt number {i}{mark}")
+    return out
+
+
+def ponder_time(
+    urls: list[str], prompts: list[str], concurrency: int, work: Path, processes: int = 1, **kw
+) -> float:
+    """Seconds `generate_domain` takes to answer `prompts` (every row answered, none failed)."""
+    path = work / f"prompts-{len(prompts)}-{abs(hash(tuple(prompts)))}.jsonl"
+    path.write_text("".join(json.dumps({"q": q}) + "\n" for q in prompts))
+    teacher = {"backend": "openai", "model": "fake", "base_urls": urls}
+    teacher |= {"max_concurrency": concurrency, "client_processes": processes, **kw}
     cfg = StudyConfig.model_validate(
         {
             "name": "bench",
             "students": [{"name": "s"}],
             "grid": [{"students": ["s"], "domains": ["x"]}],
-            "teacher": {
-                "backend": "openai",
-                "model": "fake",
-                "base_urls": urls,
-                "max_concurrency": concurrency,
-                "client_processes": processes,
-            },
-            "domains": {"x": {"source": {"kind": "file", "path": str(prompts), "column": "q"}}},
+            "teacher": teacher,
+            "domains": {"x": {"source": {"kind": "file", "path": str(path), "column": "q"}}},
         }
     )
     run = Path(tempfile.mkdtemp(dir=work))
     t = time.perf_counter()
     summary = generate_domain(cfg, "x", run / "x.parquet", "bench", progress=False)
     dt = time.perf_counter() - t
-    assert summary["rows"] == n // 2 and summary["failed"] == 0, summary
-    return n / dt
+    assert summary["rows"] == len(prompts) and summary["failed"] == 0, summary
+    return dt
+
+
+def ponder_rate(urls: list[str], n: int, concurrency: int, work: Path, processes: int = 1) -> float:
+    prompts = [f"prompt number {i}" for i in range(n // 2)]
+    return n / ponder_time(urls, prompts, concurrency, work, processes)
+
+
+def fault_arms(a: argparse.Namespace, work: Path) -> None:
+    """HTTP-only faults against mixed faults, same prompts, same share, one server."""
+    # a faulted slow answer sleeps twice the client's timeout: it always times out
+    procs, urls = start_servers(1, a.latency, hang=2 * a.fault_timeout)
+    try:
+        n = a.requests // 2
+        opts = {"request_timeout_s": a.fault_timeout}
+        secs = {}
+        for name, kinds in (("HTTP errors only", HTTP_FAULTS), ("mixed", MIXED_FAULTS)):
+            prompts = fault_prompts(n, a.fault_share, kinds)
+            secs[name] = ponder_time(urls, prompts, a.concurrency, work, **opts)
+        print(
+            f"{a.requests} requests, {a.fault_share:.0%} faulted once, latency "
+            f"{a.latency * 1000:.0f} ms, concurrency {a.concurrency}, request timeout "
+            f"{a.fault_timeout:g} s"
+        )
+        for name, dt in secs.items():
+            print(f"{f'faults: {name}:':36} {dt:8.2f} s  ({a.requests / dt:.1f} req/s)")
+        ratio = secs["mixed"] / secs["HTTP errors only"]
+        print(f"{'faults: mixed / HTTP-only:':36} {ratio:8.2f}x")
+    finally:
+        for proc in procs:
+            proc.kill()
 
 
 def main() -> None:
@@ -132,9 +179,15 @@ def main() -> None:
     p.add_argument(
         "--minimal-requests", type=int, default=0, help="requests for the minimal loops (0: same)"
     )
+    p.add_argument("--fault-share", type=float, default=0.2, help="requests faulted once")
+    p.add_argument("--fault-timeout", type=float, default=1.0, help="request_timeout_s (faults)")
+    p.add_argument("--only", choices=["faults"], help="run only the fault arms")
     a = p.parse_args()
     ideal = a.concurrency / a.latency
     work = Path(tempfile.mkdtemp(prefix="bench-generate-"))
+    if a.only == "faults":
+        fault_arms(a, work)
+        return
     sizes = [int(k) for k in a.fleet.split(",") if k]
     n_min = a.minimal_requests or a.requests
     procs, urls = start_servers(1, a.latency, workers=a.server_workers)
@@ -179,6 +232,7 @@ def main() -> None:
     finally:
         for proc in procs + procs_cap:
             proc.kill()
+    fault_arms(a, work)
 
 
 if __name__ == "__main__":

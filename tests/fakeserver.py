@@ -14,9 +14,12 @@ with a scripted verdict (`judge_verdict`), "judge-no" always says no. Faults are
 markers in its text, counted per (prompt, thinking) so retries see the next outcome:
   [429x2]   the first 2 attempts get 429, then success     [500x1] [503x3] likewise
   [badjsonx1] a 200 with a non-JSON body                   [nochoicex1] a 200 without choices
-  [hangx1]  the attempt sleeps `hang_s` (client timeout)   [400] always 400 (context too long)
+  [hangx1]  the attempt sleeps `hang_s` (client timeout)   [dropx1] the connection is closed
+            before any answer (a crashed worker, a proxy reset)  [400] always 400 (context too long)
   [length]  the answer is cut: finish_reason "length", reasoning without `</think>`
 `api_key="k"` makes the server answer 401 to any other key. `stop()` kills it mid-run.
+`answered` counts the successful answers per (prompt, thinking): more than one means the client
+asked again for an answer it had already received (e.g. lost to a kill before it was committed).
 Run standalone (benchmarks): `python tests/fakeserver.py --port 8000 --latency 0.05`.
 """
 
@@ -29,13 +32,14 @@ import os
 import re
 import socket
 import threading
+import time
 from collections import Counter
 
 from aiohttp import web
 
 from ponder.generate.pool import die_with_parent
 
-_MARK = re.compile(r"\[(\d{3}|badjson|nochoice|hang)x(\d+)\]")
+_MARK = re.compile(r"\[(\d{3}|badjson|nochoice|hang|drop)x(\d+)\]")
 
 
 def scripted_answer(prompt: str) -> tuple[str, str]:
@@ -69,6 +73,8 @@ class FakeServer:
         self._slots: asyncio.Semaphore | None = None
         self.requests: list[dict] = []
         self.attempts: Counter = Counter()
+        self.answered: Counter = Counter()
+        self.arrivals: list[float] = []  # time.monotonic() of each request (with `record`)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -89,6 +95,7 @@ class FakeServer:
         body = await request.json()
         if self.record:
             self.requests.append(body)
+            self.arrivals.append(time.monotonic())
         prompt = body["messages"][-1]["content"]
         thinking = bool((body.get("chat_template_kwargs") or {}).get("enable_thinking", False))
         key = (prompt, thinking)
@@ -102,15 +109,19 @@ class FakeServer:
             await asyncio.sleep(self.latency_s)
         for kind, times in _MARK.findall(prompt):
             if n <= int(times):
-                return await self._fault(kind)
+                return await self._fault(kind, request)
         if "[400]" in prompt:
             msg = "This model's maximum context length is 32768 tokens."
             return web.json_response(
                 {"error": {"message": msg, "type": "BadRequestError"}}, status=400
             )
+        self.answered[key] += 1
         return web.json_response(self._completion(prompt, thinking, body))
 
-    async def _fault(self, kind: str) -> web.Response:
+    async def _fault(self, kind: str, request: web.Request) -> web.Response:
+        if kind == "drop":  # no status line at all: the client sees the connection close
+            request.transport.close()
+            return web.Response()
         if kind == "badjson":
             return web.Response(text="{not json", content_type="application/json")
         if kind == "nochoice":
@@ -220,6 +231,7 @@ def main() -> None:
     p.add_argument("--latency", type=float, default=0.0)
     p.add_argument("--style", default="reasoning")
     p.add_argument("--capacity", type=int, default=0)
+    p.add_argument("--hang", type=float, default=5.0, help="seconds a [hangxN] attempt sleeps")
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     a = p.parse_args()
     first = os.getpid()
@@ -228,7 +240,12 @@ def main() -> None:
             die_with_parent(first)
             break
     srv = FakeServer(
-        style=a.style, latency_s=a.latency, port=a.port, record=False, capacity=a.capacity
+        style=a.style,
+        latency_s=a.latency,
+        hang_s=a.hang,
+        port=a.port,
+        record=False,
+        capacity=a.capacity,
     )
     web.run_app(
         srv.app(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import yaml
 
 from ponder.errors import PonderError
 from ponder.evaluate.benchmarks import BenchItem, list_benchmarks, load_benchmark
+from ponder.evaluate.scorers import SCORERS
+from ponder.evaluate.spec import load_spec
 
 FIX = Path(__file__).parent / "fixtures" / "eval"
 from _paths import DATA  # noqa: E402
@@ -30,15 +33,48 @@ def test_registry_lists_the_paper_suite_the_extended_suite_and_the_tiny_families
 
 
 @pytest.mark.parametrize("name", PAPER_12 + EXTENDED_6)
-def test_definition_is_complete(name):
-    spec = yaml.safe_load((DEFS / f"{name}.yaml").read_text())
-    assert spec["name"] == name
-    assert spec["family"] in ("general", "math") and spec["format"] in ("MC", "OE")
-    assert spec["scorer"] in ("math", "mc", "squad", "coqa", "ifeval", "exact", "scibench")
-    assert spec["judge_prompt"] == ("ifeval" if name == "ifeval" else "default")
-    assert (spec["format"] == "MC") == (spec["scorer"] == "mc")
-    section = "paper" if name in PAPER_12 else "extended"
-    assert spec["instruction"] in TABLE4[section]
+def test_every_definition_validates_and_names_its_suite(name):
+    spec = load_spec(name)  # pydantic BenchmarkSpec: scorer, reader, instruction all exist
+    assert spec.name == name
+    assert spec.suite == ("paper" if name in PAPER_12 else "extended")
+    assert spec.judge_prompt == ("ifeval" if name == "ifeval" else "default")
+    assert spec.instruction in TABLE4[spec.suite]
+    assert spec.scorer in SCORERS and spec.fewshot is not None
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"scorer": "bleu"}, "(top level): Value error, scorer 'bleu' is not one of math, mc"),
+        ({"suite": "bonus"}, "suite: Input should be 'paper' or 'extended'"),
+        ({"reader": "nope"}, "reader 'nope' is not one of"),
+        ({"test": {}}, "test: Value error, needs `hub`, `local` or `builtin`"),
+        ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_definition_is_one_error_naming_the_file_and_field(
+    tmp_path, monkeypatch, patch, message
+):
+    from ponder.evaluate import spec as spec_mod
+
+    bad = yaml.safe_load((DEFS / "gsm8k.yaml").read_text()) | patch | {"name": "bad"}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    monkeypatch.setattr(spec_mod, "_DEFS", tmp_path)
+    spec_mod.load_spec.cache_clear()
+    try:
+        with pytest.raises(PonderError, match=re.escape(message)) as e:
+            spec_mod.load_spec("bad")
+        assert str(e.value).startswith("benchmark definition bad.yaml: ") and "\n" not in str(
+            e.value
+        )
+    finally:
+        spec_mod.load_spec.cache_clear()
+
+
+def test_option_letters_are_defined_once():
+    from ponder.evaluate import extract, readers
+
+    assert extract.LETTERS == "ABCDEFGHIJ" and readers.LETTERS is extract.LETTERS
 
 
 BOXED = "Make sure to put the answer (and only answer) inside \\boxed{}."
@@ -62,11 +98,12 @@ def test_table4_data_file_holds_the_papers_instructions(key, text):
     assert TABLE4["paper"][key] == text
 
 
-def test_missing_data_names_the_file_and_the_hub_alternative(tmp_path):
+def test_missing_data_names_the_download_command_and_the_release_file(tmp_path):
     with pytest.raises(PonderError) as e:
         load_benchmark("coqa", tmp_path)
     msg = str(e.value)
-    assert "coqa/coqa-dev-v1.0.json" in msg and "stanfordnlp/coqa" in msg and "\n" not in msg
+    assert "ponder data download coqa" in msg and "stanfordnlp/coqa" in msg
+    assert "coqa/coqa-dev-v1.0.json" in msg and "\n" not in msg
 
 
 def test_unknown_benchmark_is_a_one_line_error():
@@ -88,8 +125,10 @@ def test_mc_prompt_lists_options_and_fewshot_comes_from_dev():
     assert it.question == "What is the capital of France, the country?"
     assert it.options == ("Paris", "Rome", "Berlin", "Madrid") and it.gold == "A"
     assert it.prompt.endswith("A. Paris\nB. Rome\nC. Berlin\nD. Madrid")
-    [(prompt, answer)] = bench.fewshot(3)
-    assert "red planet" in prompt and answer == "\\boxed{B}"
+    [shot] = bench.fewshot(1)  # the fixture's dev file holds one question
+    assert "red planet" in shot.prompt and shot.answer == "\\boxed{B}"
+    with pytest.raises(PonderError, match="mmlu-misc: 1 few-shot examples available, 3 asked"):
+        bench.fewshot(3)
 
 
 def test_a_short_data_file_warns_with_the_expected_count():
@@ -137,3 +176,18 @@ def test_real_benchmark_loads_with_its_expected_count_and_unique_ids(name):
     assert all(it.gold or name == "ifeval" for it in items)
     if items[0].options:
         assert all(it.gold in "ABCDEFGHIJ"[: len(it.options)] for it in items)
+    if name == "squad":  # multi-gold answers stay lists
+        assert all(isinstance(it.meta["answers"], list) for it in items if "answers" in it.meta)
+
+
+# Few-shot from the release files users may hold (others come from `ponder data download`).
+LOCAL_FEWSHOT = ["mmlu-misc", "mmlu-math", "scibench", "ifeval"]
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", LOCAL_FEWSHOT)
+def test_real_fewshot_examples_never_repeat_a_test_question(name):
+    bench = load_benchmark(name, DATA)
+    questions = {it.prompt for it in bench.items()}
+    shots = bench.fewshot(3)
+    assert len(shots) == 3 and not {s.prompt for s in shots} & questions

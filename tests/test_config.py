@@ -23,7 +23,7 @@ def test_builtin_tiny_study_loads_and_expands():
         ("train.bogus=1", "train.bogus: unknown key"),
         ("eval.batch_size=0", "eval.batch_size: Input should be greater than 0"),
         ("grid.0.students=[nobody]", "unknown student 'nobody'"),
-        ("teacher.backend=magic", "teacher.backend: Input should be"),
+        ("teacher.backend=magic", "teacher.backend: unknown backend 'magic'"),
     ],
 )
 def test_bad_values_name_the_field(override, message):
@@ -88,3 +88,37 @@ def test_mono_phasic_extremes_do_not_duplicate_across_schedules():
     cfg = load_study("tiny", ["grid.0.schedules=[sequential, mixed]"])
     models = [r.model for r in model_runs(cfg)]
     assert len(models) == len(set(models)) == 7
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("world.weights.math-oe=-1", "world.weights: math-oe: weight -1.0 is outside [0, 1e6]"),
+        ("eval.temperature=.nan", "eval.temperature: Input should be a finite number"),
+        ("train.seed=-1", "train.seed: Input should be greater than or equal to 0"),
+        ("students.0.name=a/b", "students.0.name: 'a/b' is not a plain name"),
+        ("domains.general.source.path=x.jsonl", "kind 'world' reads no `path`"),
+        ("grid.0.seeds=[1, 4294967296]", "grid.0.seeds.1: Input should be less than or equal"),
+    ],
+)
+def test_out_of_range_values_name_the_field(override, message):
+    with pytest.raises(PonderError) as e:
+        load_study("tiny", [override])
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_non_utf8_and_deeply_nested_study_files_name_the_file(tmp_path):
+    p = tmp_path / "study.yaml"
+    p.write_bytes(b"name: tiny\n# caf\xe9\n")
+    with pytest.raises(PonderError, match=r"study\.yaml line 2: not UTF-8 text \(byte 0xe9\)"):
+        load_study(str(p))
+    p.write_text("name: x\nseed: " + "{a: " * 1000 + "1" + "}" * 1000 + "\n")  # brackets
+    with pytest.raises(
+        PonderError, match=r"study\.yaml line 2: malformed YAML \(nested too deeply\)"
+    ):
+        load_study(str(p))
+    p.write_text("name: x\nseed:\n" + "- " * 2000 + "1\n")  # block sequences
+    with pytest.raises(PonderError, match=r"study\.yaml: malformed YAML \(nested too deeply\)"):
+        load_study(str(p))
+    with pytest.raises(PonderError, match=r"--set seed: value nested too deeply"):
+        load_study("tiny", ["seed=" + "[" * 500 + "]" * 500])

@@ -11,14 +11,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from _paths import FIXTURES
+
 PONDER = [sys.executable, "-c", "from ponder.cli import main; main()"]
+MINI = str(FIXTURES / "studies" / "mini.yaml")
 SMALL = [
+    MINI,
     "--set", "domains.general.source.n=400",
     "--set", "world.n_test=20",
-    "--set", "grid=[{students: [tiny-0.1m], domains: [general], ratios: [0, 1]}]",
+    "--set", "eval.benchmarks=[tiny-general-mc, tiny-general-oe, tiny-math-mc, tiny-math-oe]",
+    "--set", "eval.include_teacher=true",
     "--set", "train.global_batch_tokens=1024",
     "--set", "train.save_every=4",
-    "--set", "eval.max_new_tokens=40",
 ]  # fmt: skip
 ENV = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
 
@@ -57,12 +61,12 @@ def test_run_directory_contract(run_dir):
     assert set(students["ratio"]) == {0.0, 1.0}
     teacher = res[res["kind"] == "teacher"]
     assert (teacher["accuracy"] == 1.0).all()  # the scripted teacher is always right
-    ev = pd.read_parquet(out / "evals" / "tiny-0.1m_general-r1_sequential" / "tiny-math-oe.parquet")
+    ev = pd.read_parquet(out / "evals" / "mini-a_general-r1_sequential" / "tiny-math-oe.parquet")
     for col in ("id", "response", "tokens", "extracted", "correct", "infer_flops"):
         assert col in ev.columns
     assert (out / "report" / "index.html").exists()
     assert list((out / "report").glob("*.png"))
-    assert (out / "models" / "tiny-0.1m_general-r1_sequential" / "config.json").exists()
+    assert (out / "models" / "mini-a_general-r1_sequential" / "config.json").exists()
     assert "run directory:" in first.stdout and "math-oe" in first.stdout
 
 

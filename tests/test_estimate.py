@@ -159,3 +159,39 @@ def test_estimate_json_contract(monkeypatch, capsys):
 def test_estimate_bad_input_exits_2(monkeypatch, capsys, args, words):
     code, _, err = _cli(monkeypatch, capsys, *args)
     assert code == 2 and err.startswith("error:") and words in err.replace("\n", "")
+
+
+@pytest.mark.parametrize(
+    "assume, words",
+    [
+        ("mfu.train=0", "--assume mfu.train: Input should be greater than 0"),  # was Infinity
+        ("mfu.train=-1", "--assume mfu.train: Input should be greater than 0"),  # was negative
+        ("mfu.train=2", "--assume mfu.train: Input should be less than or equal to 1"),
+        (
+            "mfu.trian=0.4",
+            "--assume mfu.trian: Input should be 'generate', 'train', 'eval' or 'judge'",
+        ),  # fmt: skip
+        ("mfu={train: 0.4}", "--assume mfu: Value error, no MFU for stage 'generate'"),
+        ("peak_flops=0", "--assume peak_flops: Input should be greater than 0"),
+        ("peak_flops=.inf", "--assume peak_flops: Input should be a finite number"),
+        ("lengths.general.ift=0", "--assume lengths.general.ift: Input should be greater than 0"),
+        ("lengths.science.ift=100", "--assume lengths: science: no 'prompt' length"),
+        ("length_cv=.nan", "--assume length_cv: Input should be a finite number"),
+        ("eval_prompt_tokens=-5", "--assume eval_prompt_tokens: Input should be greater than 0"),
+        ("mfu.train", "--assume 'mfu.train': expected key=value"),
+    ],
+)
+def test_assumptions_out_of_range_name_the_key(monkeypatch, capsys, assume, words):
+    code, out, err = _cli(monkeypatch, capsys, "estimate", "paper", "--json", "--assume", assume)
+    assert code == 2 and out == "" and err.strip().splitlines() == [f"error: {err.strip()[7:]}"]
+    assert words.replace("Value error, ", "") in err
+
+
+def test_estimate_json_is_finite_for_an_empty_pairs_file(tmp_path):
+    (tmp_path / "pairs").mkdir()
+    pd.DataFrame({"ift_tokens": [], "reasoning_tokens": []}).to_parquet(
+        tmp_path / "pairs" / "general.parquet"
+    )
+    result = estimate(small_study(), RunDir(tmp_path), FLAT)
+    assert result["lengths"]["general"]["source"] == "assumed"
+    json.dumps(result, allow_nan=False)

@@ -117,3 +117,41 @@ def test_ifeval_reproduces_googles_gpt4_reference(cli):
     assert out["loose_prompt"] == pytest.approx(79.48, abs=0.4)
     assert out["loose_instruction"] == pytest.approx(85.49, abs=0.4)
     assert out["accuracy"] == out["strict_prompt"]
+
+
+GSM8K_0_RIGHT = '{"id": "gsm8k-0", "response": "\\\\boxed{7}"}\n'
+GSM8K_1_WRONG = '{"id": "gsm8k-1", "response": "\\\\boxed{3}"}\n'
+GSM8K_1_QUESTION = "A shop sells 1,250 pens a day for 2 days. How many pens is that?"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # 3 x gsm8k-0 right + gsm8k-1 wrong would score n=4, 75%: the truth is 2 items, 50%
+        (GSM8K_0_RIGHT * 3 + GSM8K_1_WRONG, r"responses.jsonl:2: item 'gsm8k-0' is already answered on line 1"),  # fmt: skip
+        (GSM8K_1_WRONG + f'{{"prompt": "{GSM8K_1_QUESTION}", "response": "x"}}\n',
+         r"responses.jsonl:2: item 'gsm8k-1' is already answered on line 1"),  # by its prompt
+        (b"", r"responses.jsonl: no responses \(the file is empty or only blank lines\)"),
+        ("\n  \n\t\n", r"responses.jsonl: no responses"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", r"responses.jsonl:1: not UTF-8 text \(byte 0x89\)"),  # fmt: skip
+        (GSM8K_0_RIGHT + '{"id": ' + "[" * 5000 + "]" * 5000 + ', "response": "x"}\n',
+         r"responses.jsonl:2: not valid JSON \(nested too deeply\)"),
+        ('{"id": "gsm8k-0", "response": NaN}\n', r"responses.jsonl:1: row needs a string field `response`"),  # fmt: skip
+        ('["gsm8k-0", "7"]\n', r"responses.jsonl:1: row needs a string field `response`"),
+    ],
+)  # fmt: skip
+def test_response_files_that_cannot_be_scored_honestly(cli, tmp_path, content, message):
+    path = tmp_path / "responses.jsonl"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(PonderError, match=message):
+        cli("eval", "--benchmark", "gsm8k", "--responses", str(path), "--data-dir",
+            str(FIX / "data"), "--json", "--out", str(tmp_path / "verdicts.jsonl"))  # fmt: skip
+    assert not (tmp_path / "verdicts.jsonl").exists()
+
+
+def test_one_answer_per_item_scores_each_item_once(cli, tmp_path):
+    path = tmp_path / "responses.jsonl"
+    path.write_text(GSM8K_0_RIGHT + GSM8K_1_WRONG)
+    out = _json(cli("eval", "--benchmark", "gsm8k", "--responses", str(path), "--data-dir",
+                    str(FIX / "data"), "--json"))  # fmt: skip
+    assert (out["n"], out["accuracy"]) == (2, 50.0)

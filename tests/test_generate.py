@@ -100,6 +100,7 @@ def test_rerun_is_cached_and_changed_teacher_regenerates(tmp_path):
         ({"base_urls": ["http://a/v1", "http://b/v1"]}, True),
         ({"max_concurrency": 7, "max_retries": 1, "shard_size": 3}, True),
         ({"api_key_env": "SOME_KEY", "flops_model": "qwen2.5-7b"}, True),
+        ({"commit_every_s": 0.5, "max_failed_share": 0.01, "request_timeout_s": 30}, True),
         ({"reasoning": {"temperature": 0.6, "top_p": 0.95, "expected_tokens": 900}}, True),
         ({"model": "Qwen/Qwen3-235B-A22B"}, False),
         ({"reasoning": {"temperature": 0.6, "top_p": 0.95, "max_tokens": 4096}}, False),
@@ -228,7 +229,7 @@ def test_dry_run_counts_and_estimates_without_a_teacher(tmp_path):
 
 
 # ---------------------------------------------------------------- a real OpenAI-compatible server
-def test_openai_teacher_end_to_end_with_a_failed_row(tmp_path, monkeypatch):
+def test_openai_teacher_end_to_end_with_a_rejected_row(tmp_path, monkeypatch):
     monkeypatch.setenv("TEACHER_KEY", "sk-do-not-log")
     prompts = [{"q": f"question {i}" + (" [400]" if i == 3 else "")} for i in range(40)]
     path = write_jsonl(tmp_path / "p.jsonl", prompts)
@@ -238,7 +239,8 @@ def test_openai_teacher_end_to_end_with_a_failed_row(tmp_path, monkeypatch):
         cfg = study(teacher, x={"kind": "file", "path": str(path), "column": "q"})
         summary = generate_domain(cfg, "x", tmp_path, progress=False)
     df = pd.read_parquet(pairs_path(tmp_path, "x"))
-    assert summary["rows"] == 40 and summary["failed"] == 1
+    assert (summary["rows"], summary["rejected"], summary["failed"]) == (40, 1, 0)
+    assert "incomplete" not in summary  # asking again would get the same 400
     assert "maximum context length" in df.loc[3, "reasoning_error"]
     thought, answer = scripted_answer("question 0")
     assert df.loc[0, "reasoning"] == f"<think>\n{thought}\n</think>\n\n{answer}"
@@ -275,13 +277,18 @@ def test_real_benchmark_file_as_a_prompt_source(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("processes", [1, 2])
 def test_kill_and_resume_gives_exactly_the_uninterrupted_pairs(tmp_path, processes):
+    """SIGKILL the CLI three times, resume: the pairs equal an uninterrupted run's, and each kill
+    cost at most the requests in flight plus `commit_every_s` of answers (the rows waiting for a
+    full shard of `shard_size` are committed on time, not lost)."""
     prompts = [
         {"q": f"prompt number {i}" + (" [503x1]" if i % 37 == 0 else "")} for i in range(300)
     ]
     path = write_jsonl(tmp_path / "p.jsonl", prompts)
-    with FakeServer(latency_s=0.02, record=False) as srv:
+    concurrency, latency, every = 8, 0.05, 0.3
+    with FakeServer(latency_s=latency, record=False) as srv:
         teacher = {"backend": "openai", "model": "fake", "base_urls": [srv.url]}
-        teacher |= {"shard_size": 20, "max_concurrency": 8, "client_processes": processes}
+        teacher |= {"shard_size": 10_000, "commit_every_s": every, "client_processes": processes}
+        teacher |= {"max_concurrency": concurrency}
         data = {
             "name": "killme",
             "students": [{"name": "s"}],
@@ -293,6 +300,7 @@ def test_kill_and_resume_gives_exactly_the_uninterrupted_pairs(tmp_path, process
         ref = generate_domain(
             StudyConfig.model_validate(data), "x", tmp_path / "ref", progress=False
         )
+        answered_before = dict(srv.answered)
         run = tmp_path / "run"
         cmd = [sys.executable, "-c", "from ponder.cli import main; main()", "generate"]
         cmd += [str(tmp_path / "study.yaml"), "--out", str(run), "--quiet"]
@@ -310,13 +318,14 @@ def test_kill_and_resume_gives_exactly_the_uninterrupted_pairs(tmp_path, process
                 assert time.time() < deadline
                 time.sleep(0.02)
             seen.update(series())
-            time.sleep(rng.uniform(0.0, 0.6))
+            time.sleep(rng.uniform(0.2, 0.8))
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1
             proc.wait()
         final = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert final.returncode == 0, final.stderr
+        again = sum(max(0, n - answered_before[k] - 1) for k, n in srv.answered.items())
     assert kills >= 2
     if processes > 1:  # every client process committed shards of its own series
         assert seen == {f"w{k}" for k in range(processes)}
@@ -326,3 +335,9 @@ def test_kill_and_resume_gives_exactly_the_uninterrupted_pairs(tmp_path, process
     pd.testing.assert_frame_equal(got, want)
     assert read_manifest(pairs_path(run, "x"))["resumed_rows"] > 0
     assert not shards.exists()
+    # answers asked again: per kill, the requests in flight plus one interval at the fastest
+    # rate the server allows (concurrency / latency requests per second), with 50% slack for a
+    # commit that was being written when the kill came
+    per_kill = concurrency + concurrency / latency * every * 1.5
+    print(f"{kills} kills, {again} answers asked again (bound {kills * per_kill:.0f})")
+    assert again <= kills * per_kill

@@ -1,6 +1,8 @@
-"""Specification of `ponder report`: the numbers it states (golden), what the page contains, that
-it escapes model outputs, rebuilds idempotently, states why analyses are skipped, and opens in
-headless Chromium with no console error, no network request and every figure rendered."""
+"""Specification of `ponder report`: the numbers it states (golden), that every figure is drawn from
+a tiny-full-shaped study (3 seeds, every arm), the extended figures and the judge metric from a
+paper-extended-shaped one, what the page says about scores and CIs, that a one-seed study does not
+overclaim, that model outputs are escaped, rebuilds are idempotent, skips say why, and the page
+opens in headless Chromium with no console error, no network request and every figure rendered."""
 
 from __future__ import annotations
 
@@ -14,22 +16,36 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from _reportrun import GOLDEN, build
+from ponder.config import load_study
+from ponder.errors import PonderError
+from ponder.pipeline.steps import expand
+from ponder.report import registry
 from ponder.report.build import build_report
+from ponder.report.data import ReportData
 
-FIXTURE = Path(__file__).parent / "fixtures" / "report" / "run"
-GOLDEN = FIXTURE.parent / "golden.json"
-FIGURES = [
+FIGURES = [  # every figure of the report that a tiny-full study can draw
     "fig1_task_sensitivity.png", "fig2_mono_phasic.png", "fig18_mono_phasic_tasks.png",
     "fig3_sequential_vs_mixed.png", "fig4_ratio_gap.png", "fig5_domain_adaptation.png",
     "fig6_training_pareto.png", "fig7_inference_pareto.png", "fig8_length_by_correctness.png",
-    "fig15_early_stopping.png", "fig17_inference_scaling.png",
+    "fig15_early_stopping.png", "fig16_generation_budget.png", "fig17_inference_scaling.png",
 ]  # fmt: skip
+EXTENDED_FIGURES = [
+    "fig9_extended_by_size.png", "fig10_extended_ratio_gap.png",
+    "fig11_extended_inference_pareto.png", "fig16_generation_budget.png",
+]  # fmt: skip
+
+
+PINNED_TABLES = ("headline", "fig1", "judges")  # the tables shown on the page
 
 
 def golden_view(numbers: dict) -> dict:
     """The part of numbers.json pinned by golden.json (also used to regenerate it)."""
     view = {}
     for key, a in numbers.items():
+        if key.startswith("_"):
+            view[key] = a
+            continue
         fits = []
         for f in a["fits"]:
             keep = ["category", "fmt", "mae", "identified"]
@@ -37,16 +53,28 @@ def golden_view(numbers: dict) -> dict:
             if f.get("identified", True):
                 keep += [k for k in ("alpha", "beta", "gamma", "delta") if k in f]
             fits.append({k: f[k] for k in keep if k in f})
-        view[key] = dict(skipped=a["skipped"], reading=a["reading"], fits=fits, table=a["table"])
+        table = a["table"] if key in PINNED_TABLES else None
+        view[key] = dict(skipped=a["skipped"], reading=a["reading"], metric=a["metric"],
+                         fits=fits, table=table)  # fmt: skip
     return view
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("report") / "run"
-    shutil.copytree(FIXTURE, run)
+    run = build(tmp_path_factory.mktemp("report") / "run", "full")
     build_report(run)
     return run
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory) -> Path:
+    run = build(tmp_path_factory.mktemp("extended") / "run", "extended")
+    build_report(run)
+    return run
+
+
+def _numbers(run: Path) -> dict:
+    return json.loads((run / "report" / "numbers.json").read_text())
 
 
 def _close(got, want, path="") -> None:
@@ -65,39 +93,107 @@ def _close(got, want, path="") -> None:
 
 
 def test_numbers_match_golden(built):
-    numbers = json.loads((built / "report" / "numbers.json").read_text())
-    _close(golden_view(numbers), json.loads(GOLDEN.read_text()))
+    _close(golden_view(_numbers(built)), json.loads(GOLDEN.read_text()))
+
+
+def test_every_figure_is_drawn_from_a_tiny_full_study(built):
+    numbers = _numbers(built)
+    skipped = {
+        k: a["skipped"] for k, a in numbers.items() if not k.startswith("_") and a["skipped"]
+    }
+    # Only the sections whose data a tiny study cannot have: extended benchmarks and judges.
+    assert set(skipped) == {"fig9", "fig10", "fig11", "judges"}, skipped
+    assert sorted(p.name for p in (built / "report").glob("*.png")) == sorted(FIGURES)
 
 
 @pytest.mark.parametrize(
     "key, phrase",
     [  # readings are generated from the fixture's numbers, checked here by hand
-        ("headline", "In 4 of 4 task categories a reasoning student matches the largest IFT"),
-        ("fig1", "Reasoning helps most on arith-oe (+46.2 pts"),
-        ("fig1", "least on lookup-mc (+3.5 pts"),
-        ("fig2", "reasoning beats IFT on 4 of 4 task categories, most on math-OE (+43.7 pts)"),
-        ("fig8", "Incorrect answers are longer than correct ones in 12 of 12"),
+        ("headline", "significantly beats it in 2 of 3 task categories above chance: math-MC"),
+        (
+            "headline",
+            "math-OE: tiny-0.5m (4.0× smaller, 0.24× its inference FLOPs; +9.6 pts, 95% CI",
+        ),
+        ("headline", "At chance, not compared: general-MC (largest IFT 26.2%, chance 25.0%)"),
+        (
+            "fig1",
+            "The largest gain is on arith-oe (+49.6 pts, 95% CI [+41.7, +57.5] over items, "
+            "[+44.8, +54.3] over 3 seeds) for 4.9× the tokens, not significantly more than "
+            "on chain-oe",
+        ),
+        ("fig2", "reasoning beats IFT in 2 of 3 task categories above chance: math-MC (+28.8 pts"),
+        ("fig2", "no significant difference in 1: general-OE (+4.2 pts"),
+        ("fig3", "no significant difference between the schedules"),
+        ("fig8", "incorrect answers are significantly longer in 12 and shorter in 0"),
         ("fig7", "ceilings are not identified"),
+        ("fig16", "Allowing 64 generated tokens instead of 32: for reasoning students"),
     ],
 )
 def test_readings_state_the_numbers(built, key, phrase):
-    numbers = json.loads((built / "report" / "numbers.json").read_text())
-    assert phrase in numbers[key]["reading"]
+    assert phrase in _numbers(built)[key]["reading"]
 
 
-def test_page_has_every_section_figure_and_provenance(built):
+def test_page_has_every_section_figure_metric_and_provenance(built):
     out = built / "report"
     html = (out / "index.html").read_text()
-    assert sorted(p.name for p in out.glob("*.png")) == sorted(FIGURES)
     for fig in FIGURES:
         assert f'src="{fig}"' in html
-    for needle in ("Fig. 1", "Fig. 6 / 22", "Fig. 15", "Fig. 17", "f1x7u4e0c0ffee00",
-                   "0.1.0+fixture", "2-core CPU, no GPU", "train</td><td>212.500",
-                   "ratios: [0.0, 0.25, 0.5, 0.75, 1.0]"):  # fmt: skip
+    for needle in ("Fig. 1", "Fig. 6 / 22", "Fig. 15 (App. F.3)", "Fig. 16 (App. F.4)",
+                   "Fig. 17 (App. F.5)", "f1x7u4e0c0ffee00", "0.1.0+fixture",
+                   "2-core CPU, no GPU", "train</td><td>212.500",
+                   "ratios: [0.0, 0.25, 0.5, 0.75, 1.0]", "up to 3 training seeds",
+                   "Score: rule scorer (no judgements).", "hollow dots are the individual seeds",
+                   "Student's t 95% CI across seeds"):  # fmt: skip
         assert needle in html, needle
     assert "http://" not in html and "https://" not in html  # nothing to fetch from a network
     md = (out / "report.md").read_text()
-    assert "| general-OE | tiny-2m | 0.375 | tiny-0.5m | 0.375 |" in md
+    assert "| general-MC | tiny-2m | 0.263 | 0.263 | – |" in md and "| at chance |" in md
+
+
+def test_extended_study_draws_figs_9_to_11_and_16_with_the_judge_metric(extended):
+    numbers = _numbers(extended)
+    names = {p.name for p in (extended / "report").glob("*.png")}
+    assert set(EXTENDED_FIGURES) <= names
+    assert numbers["_metric"]["requested"] == "auto"
+    assert set(numbers["_metric"]["per_benchmark"].values()) == {"judge"}
+    for key in ("headline", "fig2", "fig9", "fig10", "fig11", "fig16"):
+        assert numbers[key]["metric"].startswith("judge-panel majority"), key
+    assert "law: mmlu-pro-law (MC)" in numbers["fig9"]["reading"]
+    assert "Allowing 32,768 generated tokens instead of 16,384" in numbers["fig16"]["reading"]
+    assert "One training seed" in numbers["fig9"]["reading"]
+    html = (extended / "report" / "index.html").read_text()
+    assert "the judge panel's majority verdict on aime, c-code-summarization" in html
+    head = {r["category"]: r for r in numbers["headline"]["table"]}
+    assert all("ift_rule" in r and "reasoning_rule" in r for r in head.values())
+
+
+def test_metric_rule_overrides_the_judges(extended):
+    data = ReportData(extended, metric="rule")
+    assert set(data.metrics.values()) == {"rule"}
+    entries = {e.key: e for e in registry.ENTRIES}
+    assert registry.run(entries["fig9"], data).metric == "rule scorer"
+    ruled = registry.run(entries["headline"], data).table
+    judged = _numbers(extended)["headline"]["table"]
+    assert ruled["ift_accuracy"].tolist() == pytest.approx([r["ift_rule"] for r in judged])
+
+
+def test_a_one_seed_tiny_study_does_not_overclaim(built, tmp_path):
+    """`tiny`'s grid (3 sizes × ρ ∈ {0, 1} + ρ=.5 at the largest, one seed) from the fixture."""
+    run = tmp_path / "run"
+    shutil.copytree(built, run, ignore=shutil.ignore_patterns("report"))
+    df = pd.read_parquet(run / "results.parquet")
+    keep = (df["seed"] == 0) & (df["domain"] == "general") & (df["arm"] == "")
+    keep &= df["ratio"].isin([0.0, 1.0]) | ((df["ratio"] == 0.5) & (df["schedule"] == "sequential"))
+    df[keep | (df["kind"] != "student")].to_parquet(run / "results.parquet", index=False)
+    build_report(run)
+    numbers = _numbers(run)
+    for key, a in numbers.items():
+        if key.startswith("_") or a["skipped"] or key in ("fig17",):
+            continue
+        assert "One training seed: these CIs cover the test items only" in a["reading"], key
+        assert "over 3 seeds" not in a["reading"] and "matches" not in a["reading"], key
+    assert "at chance, not compared: general-MC" in numbers["fig2"]["reading"]
+    assert "This study has one training seed" in (run / "report" / "index.html").read_text()
 
 
 def test_model_outputs_are_escaped(built):
@@ -108,7 +204,7 @@ def test_model_outputs_are_escaped(built):
 
 def test_rebuild_is_idempotent_and_drops_stale_figures(built, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(built, run)  # carries the full study's report and its 11 figures
+    shutil.copytree(built, run)  # carries the full study's report and its figures
     # Keep general ρ ∈ {0, 1} students on one benchmark: the mixed, arm and ratio figures go.
     df = pd.read_parquet(run / "results.parquet")
     keep = (df["domain"] == "general") & df["ratio"].isin([0.0, 1.0]) | (df["kind"] != "student")
@@ -121,6 +217,30 @@ def test_rebuild_is_idempotent_and_drops_stale_figures(built, tmp_path):
     assert "Skipped: needs bi-phasic arms and mono-phasic general IFT students." in html
     assert build_report(run).read_text() == html
     assert {p.name for p in (run / "report").glob("*.png")} == names
+
+
+@pytest.mark.parametrize(
+    "override, enabled, metric",
+    [([], True, "auto"), (["report=false"], False, "auto"), (["report.metric=judge"], True, "judge"),
+     (["report={enabled: false, metric: rule}"], False, "rule")],
+)  # fmt: skip
+def test_report_config_switches_the_step_and_the_metric(override, enabled, metric):
+    cfg = load_study("tiny", override)
+    assert (cfg.report.enabled, cfg.report.metric) == (enabled, metric)
+    assert any(s.id == "report" for s in expand(cfg)) is enabled
+
+
+def test_a_bad_metric_names_the_field():
+    with pytest.raises(
+        PonderError, match="report.metric: Input should be 'auto', 'judge' or 'rule'"
+    ):
+        load_study("tiny", ["report.metric=majority"])
+
+
+def test_the_report_step_reruns_when_the_metric_changes():
+    a = {s.id: s.hash for s in expand(load_study("tiny"))}
+    b = {s.id: s.hash for s in expand(load_study("tiny", ["report.metric=rule"]))}
+    assert {k for k in a if a[k] != b[k]} == {"report"}
 
 
 def _ponder(*args: str) -> subprocess.CompletedProcess:

@@ -20,6 +20,9 @@ class RecordingLLM:
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
+    def get_tokenizer(self):  # no chat template here: no end-of-turn stop token
+        return SimpleNamespace(chat_template=None)
+
     def chat(self, messages, sampling_params, use_tqdm, chat_template_kwargs):
         self.calls.append(
             {"messages": messages, "params": sampling_params, "ctk": chat_template_kwargs}

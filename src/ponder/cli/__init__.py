@@ -30,14 +30,28 @@ COMMAND_MODULES = (
     "generate_cmd",
     "plan_cmd",
     "train_cmd",
+    "data_cmd",
 )
 
 err_console = Console(stderr=True, soft_wrap=True)
 
 
+@app.callback()
+def _root() -> None:
+    # A callback keeps `ponder` a command group however few commands are registered (Typer
+    # runs a lone command without its name), so `ponder generate ...` means the same in tests.
+    pass
+
+
 def _register_all() -> None:
     for name in COMMAND_MODULES:
         importlib.import_module(f"ponder.cli.{name}").register(app)
+
+
+def _fail(message: str) -> None:
+    """Print one `error: ...` line (whatever newlines the message holds) and exit 2."""
+    err_console.print("error: " + " ".join(str(message).split()), highlight=False, markup=False)
+    sys.exit(2)
 
 
 def main() -> None:
@@ -46,16 +60,27 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except PonderError as e:
-        err_console.print(f"error: {e}", highlight=False, markup=False)
-        sys.exit(2)
+        _fail(str(e))
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
+    # Last resort for bad input that a command did not catch where it read it (they should: the
+    # file and line belong in the message); a bug elsewhere still shows its traceback.
+    except UnicodeDecodeError as e:
+        _fail(f"input is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})")
+    except RecursionError:
+        _fail("input is nested too deeply")
+    except (FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
+        _fail(f"{e.filename}: {e.strerror}")
     except Exception as e:  # usage errors arrive here in non-standalone mode
         # Typer >= 0.29 vendors its own click; older releases use the click package.
-        if hasattr(e, "show") and hasattr(e, "exit_code"):
-            e.show()
-            sys.exit(2)
-        raise
+        if type(e).__name__ == "NoArgsIsHelpError" or not hasattr(e, "format_message"):
+            if hasattr(e, "show") and hasattr(e, "exit_code"):
+                e.show()
+                sys.exit(2)
+            raise
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        _fail(e.format_message() + hint)

@@ -6,7 +6,6 @@ method, the model's dimensions and the term-by-term breakdown; without it, a ric
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
@@ -14,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ponder import flops as F
+from ponder.cli.options import echo_json
+from ponder.config.stages import COUNT_MAX, TOKENS_MAX
 from ponder.errors import PonderError
 
 flops_app = typer.Typer(
@@ -25,9 +26,9 @@ MODEL_HELP = "Built-in model (qwen2.5-0.5b ... -14b, gemma-3-1b/-4b/-12b) or a c
 METHOD_HELP = "paper: formulas as printed; exact: GQA, SwiGLU, cached-step FFN, lm head."
 
 
-def _positive(value: int, option: str) -> int:
-    if value < 1:
-        raise PonderError(f"{option}: must be a positive integer, got {value}")
+def _positive(value: int, option: str, most: int = TOKENS_MAX) -> int:
+    if not 1 <= value <= most:
+        raise PonderError(f"{option}: must be an integer in 1..{most}, got {value}")
     return value
 
 
@@ -51,7 +52,7 @@ def _emit(
         "flops": float(total),
     }
     if as_json:
-        typer.echo(json.dumps(record))
+        echo_json(record)
         return
     table = Table(title=f"FLOPs {command} - {dims.name} ({method})", show_lines=False)
     table.add_column("term")
@@ -96,7 +97,7 @@ def train_cmd(
 ) -> None:
     """Eqs. (2)-(3): SAMPLES training samples of SEQ_LEN tokens (3 x forward each)."""
     method, seq_len = _method(method), _positive(seq_len, "--seq-len")
-    samples = _positive(samples, "--samples")
+    samples = _positive(samples, "--samples", COUNT_MAX)
     dims = F.resolve_model(model)
     parts = {
         k: 3 * samples * float(v) for k, v in F.forward_breakdown(dims, seq_len, method).items()

@@ -7,14 +7,13 @@ estimates tokens and teacher FLOPs without calling the teacher and writes nothin
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ponder.cli.options import OutOpt, SetOpt, StudyArg
+from ponder.cli.options import OutOpt, SetOpt, StudyArg, echo_json
 from ponder.errors import PonderError
 
 
@@ -35,12 +34,20 @@ def _table(title: str, summaries: dict[str, dict]) -> Table:
     return table
 
 
-def _domains(cfg, wanted: list[str] | None) -> list[str]:
-    domains = wanted or list(cfg.domains)
+def _domains(cfg, wanted: list[str] | None, dry_run: bool) -> list[str]:
+    """The domains to generate: those asked for, else every domain the grid trains on (a dry
+    run may also price a declared domain no grid block uses)."""
+    from ponder.records import model_runs
+
+    used = sorted({d for r in model_runs(cfg) for d, _ in r.phases})
+    domains = wanted or (list(cfg.domains) if dry_run else used)
     for d in domains:
         if d not in cfg.domains:
             known = ", ".join(cfg.domains) or "none"
             raise PonderError(f"--domain: unknown domain {d!r} (known: {known})")
+        if not dry_run and d not in used:
+            raise PonderError(f"--domain: no grid block trains on {d!r} (grid domains: "
+                              f"{', '.join(used)}); nothing to generate")  # fmt: skip
     if not domains:
         raise PonderError(f"{cfg.name}: the study declares no domains")
     return domains
@@ -49,8 +56,10 @@ def _domains(cfg, wanted: list[str] | None) -> list[str]:
 def _generate(cfg, rd, domains: list[str], quiet: bool) -> dict[str, dict]:
     from ponder.pipeline import ledger
     from ponder.pipeline.runner import run_steps
+    from ponder.pipeline.validate import validate_run
 
     ids = [f"generate:{d}" for d in domains]
+    validate_run(cfg, rd, only=ids)  # before the run directory is made
     run_steps(cfg, rd, only=ids, quiet=quiet)
     return {d: (ledger.read(rd, f"generate:{d}") or {}).get("info", {}) for d in domains}
 
@@ -72,15 +81,19 @@ def generate_cmd(
 
     cfg = load_study(study, set_ or [])
     rd = run_dir_for(cfg, out)
-    domains = _domains(cfg, domain)
+    domains = _domains(cfg, domain, dry_run)
     if dry_run:
         from ponder.generate.dryrun import estimate_domain
+        from ponder.pipeline.validate import check_registries, check_source
 
+        check_registries(cfg)
+        for d in domains:
+            check_source(cfg, d)
         summaries = {d: estimate_domain(cfg, d) for d in domains}
     else:
         summaries = _generate(cfg, rd, domains, quiet or as_json)
     if as_json:
-        typer.echo(json.dumps(summaries))
+        echo_json(summaries)
         return
     title = "dry run: estimates" if dry_run else f"pairs in {rd.root / 'pairs'}"
     Console().print(_table(title, summaries))

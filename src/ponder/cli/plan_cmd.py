@@ -7,7 +7,6 @@ Appendix C FLOPs before anything is spent.
 
 from __future__ import annotations
 
-import json
 import shlex
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ponder.cli.options import echo_json
 from ponder.errors import PonderError
 
 StudyArg = Annotated[str, typer.Argument(help="Study YAML path or built-in name (e.g. paper).")]
@@ -45,6 +45,17 @@ def _load(study: str, set_: list[str] | None, cluster: str | None):
     return load_study(study, set_ or []), load_cluster(cluster)
 
 
+def _plan_dir(slurm: str) -> Path:
+    """The --slurm folder: it, or the nearest part of its path that exists, must be a folder."""
+    folder = Path(slurm).resolve()
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise PonderError(f"--slurm: {p} exists and is not a folder")
+            break
+    return folder
+
+
 def plan_cmd(
     study: StudyArg,
     as_json: JsonOpt = False,
@@ -60,19 +71,23 @@ def plan_cmd(
     report) with dependencies and resources; --slurm DIR writes the sbatch scripts."""
     from ponder.pipeline.plan import plan, stage_order
     from ponder.pipeline.steps import run_dir_for
+    from ponder.pipeline.validate import validate_study
 
     cfg, cl = _load(study, set_, cluster)
+    # The benchmark files are the eval jobs' to find, on the cluster: not checked here.
+    validate_study(cfg, data=False)
+    plan_dir = _plan_dir(slurm) if slurm else None
     steps = plan(cfg, cl)
-    if slurm:
+    if plan_dir:
         from ponder.pipeline.plan import template_text
         from ponder.pipeline.slurm import render_slurm
 
         text = (
             Path(cluster).read_text(encoding="utf-8") if cluster else template_text("cluster.yaml")
         )
-        files = render_slurm(cfg, steps, Path(slurm), cl, text, run_dir_for(cfg, out))
+        files = render_slurm(cfg, steps, plan_dir, cl, text, run_dir_for(cfg, out))
         sb = sum(1 for f in files if f.suffix == ".sbatch")
-        console.print(f"wrote {sb} sbatch scripts and submit.sh to {Path(slurm).resolve()}")
+        console.print(f"wrote {sb} sbatch scripts and submit.sh to {plan_dir}")
     if as_json:
         record = {
             "study": cfg.name,
@@ -80,7 +95,7 @@ def plan_cmd(
             "stages": stage_order(steps),
             "steps": [s.as_dict() for s in steps],
         }
-        typer.echo(json.dumps(record))
+        echo_json(record)
         return
     table = Table(title=f"plan for study {cfg.name}: {len(steps)} steps")
     for col in ("stage", "kind", "steps", "GPUs/step", "nodes", "GPU mem GB (est.)", "server"):
@@ -118,10 +133,13 @@ def step_cmd(
     are, locked against other workers. An array task passes all its steps at once, so a model
     loads once for all of them."""
     from ponder.pipeline.steps import run_dir_for
-    from ponder.pipeline.worker import run_steps
+    from ponder.pipeline.validate import pending, validate_study
+    from ponder.pipeline.worker import planned_context, run_steps
 
     cfg, cl = _load(study, set_, cluster)
     rd = run_dir_for(cfg, out)
+    planned = planned_context(cfg, rd, cl).steps  # unknown ids: the worker names them
+    validate_study(cfg, pending(rd, [planned[s] for s in step_ids if s in planned]))
     execute, record = None, True
     if launcher:
         if len(step_ids) != 1:
@@ -181,21 +199,24 @@ def estimate_cmd(
     from ponder.config import apply_override, load_study
     from ponder.pipeline.estimate import Assumptions, estimate
     from ponder.pipeline.steps import run_dir_for
+    from ponder.pipeline.validate import validate_study
 
     cfg = load_study(study, set_ or [])
+    validate_study(cfg, [], data=False)  # prices the study: reads no source or benchmark file
     data = Assumptions().model_dump()
     data["method"] = method
     for item in assume or []:
-        apply_override(data, item)
+        apply_override(data, item, "--assume")
     try:
         assumptions = Assumptions.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise PonderError(f"--assume {loc}: {first['msg']}") from None
+        loc = ".".join(str(x) for x in first["loc"] if x != "[key]") or "(top level)"
+        msg = " ".join(first["msg"].removeprefix("Value error, ").split())
+        raise PonderError(f"--assume {loc}: {msg}") from None
     result = estimate(cfg, run_dir_for(cfg, out), assumptions)
     if as_json:
-        typer.echo(json.dumps(result))
+        echo_json(result)
         return
     a = result["assumptions"]
     table = Table(title=f"estimate for study {cfg.name} ({a['gpu']}, method {a['method']})")

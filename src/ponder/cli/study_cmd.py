@@ -15,12 +15,15 @@ console = Console(highlight=False)
 
 
 def validate(study: StudyArg = None, set_: SetOpt = None) -> None:
-    """Check a study config and print its expanded grid (students × domains × ratios × schedules ×
-    seeds × benchmarks)."""
+    """Check a study as `ponder run` would before writing anything (values, world, benchmarks and
+    their data, sources, students) and print its expanded grid (students × domains × ratios ×
+    schedules × seeds × benchmarks)."""
     from ponder.config import load_study
     from ponder.pipeline.steps import expand, grid_rows
+    from ponder.pipeline.validate import validate_study
 
     cfg = load_study(study, set_ or [])
+    validate_study(cfg)  # what a fresh `ponder run` of the whole study would check
     rows = grid_rows(cfg)
     cols = ("model", "student", "phases", "schedule", "seed", "benchmarks")
     table = Table(title=f"study {cfg.name}: {len(rows)} trained models")

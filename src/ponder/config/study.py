@@ -9,10 +9,14 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from ponder.config.stages import (
+    SEED_MAX,
     DomainConfig,
     EvalConfig,
     JudgeConfig,
     MixConfig,
+    Name,
+    ReportConfig,
+    Seed,
     Strict,
     StudentConfig,
     TeacherConfig,
@@ -26,7 +30,7 @@ Schedule = Literal["sequential", "mixed"]
 
 class Phase(Strict):
     domain: str
-    ratios: list[float] = Field(default_factory=lambda: [0.0, 1.0])
+    ratios: list[float] = Field(default_factory=lambda: [0.0, 1.0], min_length=1)
 
     @field_validator("ratios")
     @classmethod
@@ -40,12 +44,13 @@ class Phase(Strict):
 class GridBlock(Strict):
     """One product of the grid: students × domains × ratios × schedules, or bi-phasic arms."""
 
-    students: list[str]
+    # Every list is a factor of the product: an empty one would silently make it empty.
+    students: list[str] = Field(min_length=1)
     domains: list[str] = Field(default_factory=list)
-    ratios: list[float] = Field(default_factory=lambda: [0.0, 1.0])
-    schedules: list[Schedule] = Field(default_factory=lambda: ["sequential"])
+    ratios: list[float] = Field(default_factory=lambda: [0.0, 1.0], min_length=1)
+    schedules: list[Schedule] = Field(default_factory=lambda: ["sequential"], min_length=1)
     phases: list[Phase] = Field(default_factory=list)  # bi-phasic: phase i starts from phase i-1
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
 
     @field_validator("ratios")
     @classmethod
@@ -60,19 +65,24 @@ class GridBlock(Strict):
 
 
 class StudyConfig(Strict):
-    name: str
-    seed: int = 0
-    out_dir: str = "runs"
+    name: Name
+    seed: Seed = 0
+    out_dir: str = Field("runs", min_length=1)
     world: WorldConfig = Field(default_factory=WorldConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
-    domains: dict[str, DomainConfig] = Field(default_factory=dict)
-    students: list[StudentConfig]
-    grid: list[GridBlock]
+    domains: dict[Name, DomainConfig] = Field(default_factory=dict)  # fmt: skip
+    students: list[StudentConfig] = Field(min_length=1)
+    grid: list[GridBlock] = Field(min_length=1)
     mix: MixConfig = Field(default_factory=MixConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
-    report: bool = True
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @field_validator("report", mode="before")
+    @classmethod
+    def _report_bool(cls, v: object) -> object:
+        return {"enabled": v} if isinstance(v, bool) else v
 
     @model_validator(mode="after")
     def _refs(self) -> StudyConfig:
@@ -87,6 +97,9 @@ class StudyConfig(Strict):
             for d in doms:
                 if d not in self.domains:
                     raise ValueError(f"grid.{i}: unknown domain {d!r}")
+            # A run's seed is study seed + block seed (records.effective_seed): both must fit.
+            if self.seed + max(block.seeds) > SEED_MAX:
+                raise ValueError(f"grid.{i}.seeds: seed + {max(block.seeds)} is over {SEED_MAX}")
         return self
 
     def student(self, name: str) -> StudentConfig:

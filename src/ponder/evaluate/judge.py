@@ -176,22 +176,13 @@ def judge_step(cfg, benchmark: str, evals_path, out) -> dict:
     import pandas as pd
 
     from ponder.evaluate.run import load_study_benchmark
-    from ponder.lm import make_lm
+    from ponder.lm import make_judge
     from ponder.rundir import atomic_write_parquet
 
     evals = pd.read_parquet(evals_path)
     bench = load_study_benchmark(cfg, benchmark)
     items = {it.id: it for it in bench.items()}
-    lms = []
-    for j in cfg.judge.judges:
-        opts = (
-            {"base_urls": j.base_urls, "api_key_env": j.api_key_env}
-            if j.backend == "openai"
-            else {}
-        )
-        lm = make_lm(j.backend, j.model, **opts)
-        lm.name = j.name
-        lms.append(lm)
+    lms = [make_judge(j) for j in cfg.judge.judges]
     panel = JudgePanel(lms, tail_chars=cfg.judge.tail_chars, retries=cfg.judge.max_retries,
                        temperature=cfg.judge.temperature, top_p=cfg.judge.top_p)  # fmt: skip
     inputs = []

@@ -2,8 +2,9 @@
 
 Columns are the README's contract (model, student, params, domain, ratio, schedule, benchmark,
 family, format, accuracy, n, mean_tokens, train_flops, infer_flops) plus the run's seed, kind, arm,
-the 95% bootstrap CI of the accuracy, the judge panel's accuracy when judges ran, and mean tokens
-of correct and incorrect answers (Fig. 17). Training FLOPs of a bi-phasic model add its parents'.
+the 95% bootstrap CI of the accuracy, the judge panel's accuracy and its CI when judges ran, the
+accuracy of guessing (`chance`: mean 1/options for MC, 0 for OE), and mean tokens of correct and
+incorrect answers (Fig. 8). Training FLOPs of a bi-phasic model add its parents'.
 """
 
 from __future__ import annotations
@@ -57,18 +58,32 @@ def _describe(cfg: StudyConfig, rd: RunDir, target, runs, params) -> dict:
             "seed": effective_seed(cfg, target.seed), "train_flops": math.nan}  # fmt: skip
 
 
+def _ci(verdicts) -> tuple[float, float]:
+    _, lo, hi = (x / 100 for x in accuracy_ci(verdicts)) if len(verdicts) else (math.nan,) * 3
+    return lo, hi
+
+
 def _scores(df: pd.DataFrame, judged) -> dict:
     correct = df["correct"].astype(bool).to_numpy()
-    _, lo, hi = (x / 100 for x in accuracy_ci(correct)) if len(df) else (math.nan,) * 3
-    judge = float(pd.read_parquet(judged)["judge_correct"].mean()) if judged.exists() else math.nan
+    lo, hi = _ci(correct)
+    verdicts = pd.read_parquet(judged)["judge_correct"].to_numpy() if judged.exists() else []
+    judge = float(verdicts.mean()) if len(verdicts) else math.nan
+    jlo, jhi = _ci(verdicts)
     tokens = df["tokens"]
     return {
         "accuracy": float(correct.mean()) if len(df) else math.nan, "n": len(df),
         "mean_tokens": float(tokens.mean()), "infer_flops": float(df["infer_flops"].sum()),
-        "judge_accuracy": judge, "ci_low": lo, "ci_high": hi,
+        "judge_accuracy": judge, "ci_low": lo, "ci_high": hi, "judge_ci_low": jlo,
+        "judge_ci_high": jhi,
         "mean_tokens_correct": float(tokens[correct].mean()) if correct.any() else math.nan,
         "mean_tokens_incorrect": float(tokens[~correct].mean()) if (~correct).any() else math.nan,
     }  # fmt: skip
+
+
+def _chance(bench) -> float:
+    """Accuracy of guessing: mean 1/options over MC items; 0 for open-ended answers."""
+    opts = [len(it.options) for it in bench.items() if it.options]
+    return float(sum(1 / n for n in opts) / len(opts)) if bench.format == "MC" and opts else 0.0
 
 
 def collect_results(cfg: StudyConfig, rd: RunDir) -> pd.DataFrame:
@@ -77,6 +92,7 @@ def collect_results(cfg: StudyConfig, rd: RunDir) -> pd.DataFrame:
     runs = {t.run.model: t.run for t in targets if t.run is not None}
     params = _params(rd, cfg)
     benches = {b: load_study_benchmark(cfg, b) for b in cfg.eval.benchmarks}  # family, format
+    chance = {b: _chance(bench) for b, bench in benches.items()}
     rows = []
     for t in targets:
         for name, bench in benches.items():
@@ -84,7 +100,8 @@ def collect_results(cfg: StudyConfig, rd: RunDir) -> pd.DataFrame:
             if not path.exists():
                 continue
             rows.append({"model": t.model, "kind": str(t.kind), "benchmark": name,
-                         "family": bench.family, "format": bench.format,
+                         "family": bench.family, "format": bench.format, "suite": bench.suite,
+                         "chance": chance[name],
                          **_describe(cfg, rd, t, runs, params),
                          **_scores(pd.read_parquet(path), rd.judgement(t.model, name))})  # fmt: skip
     return pd.DataFrame(rows)

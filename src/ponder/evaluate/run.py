@@ -1,8 +1,11 @@
 """Evaluate models on benchmarks and gather one results table.
 
 §2.3: distilled students answer zero-shot through their chat template, base models three-shot,
-sampling at τ = 1.0, p = 1.0 (config). Answers are generated in batches through the shared LM
-interface (KV-cached `generate`), scored by each benchmark's rule scorer, and every item carries its
+sampling at τ = 1.0, p = 1.0 (config). A base model's request carries the few-shot text as
+`extra["raw_prompt"]` (the same text in every backend, evaluate/fewshot.py) and stops before a
+next "Question:"; a student's request stops at its chat template's end-of-turn token, which its
+training put after every answer (`GenRequest.stop`, honoured by every backend).
+Answers are generated in batches through the shared LM interface (KV-cached `generate`), scored by each benchmark's rule scorer, and every item carries its
 inference FLOPs (Appendix C, Eq. 6) from its prompt and generated token counts.
 `evals/<model>/<benchmark>.parquet` holds one row per item; `results.parquet` one row per
 (model, benchmark).
@@ -32,11 +35,19 @@ def load_study_benchmark(cfg: StudyConfig, name: str):
     return load_benchmark(name, data_dir, limit=cfg.eval.limit, seed=cfg.eval.seed)
 
 
-def _fewshot_prompt(bench, item, k: int) -> str:
-    """Base models (§2.3): k solved examples from the benchmark's dev/train split, then the item."""
-    shots = bench.fewshot(k)
-    blocks = [f"Question: {p}\nAnswer: {a}" for p, a in shots]
-    return "\n\n".join([*blocks, f"Question: {item.prompt}\nAnswer:"])
+def student_stop(path: Path | None) -> tuple[tuple[str, ...], list[int]]:
+    """The end-of-turn token of a checkpoint's chat template, as stop strings and token ids (or
+    none). The ids matter for servers: vLLM matches `stop` strings on text with special tokens
+    removed, so only `stop_token_ids` stops a served student at `<|im_end|>`."""
+    if path is None:
+        return (), []
+    from transformers import AutoTokenizer
+
+    from ponder.lm.hf_local import end_of_turn
+
+    tok = AutoTokenizer.from_pretrained(path)
+    eot = end_of_turn(tok)
+    return ((eot,), [tok.convert_tokens_to_ids(eot)]) if eot else ((), [])
 
 
 _LOADED: dict[tuple, object] = {}  # the last model loaded here: an array task's steps reuse it
@@ -51,10 +62,9 @@ def _lm_for(cfg: StudyConfig, target: Evaluated, path: Path | None):
     key = (cfg.eval.backend, str(path), cfg.eval.batch_size)
     if key not in _LOADED:
         _LOADED.clear()  # one model in memory at a time
-        from ponder.lm import make_lm
+        from ponder.lm import make_evaluated
 
-        opts = {"batch_size": cfg.eval.batch_size} if cfg.eval.backend == "hf" else {}
-        _LOADED[key] = make_lm(cfg.eval.backend, str(path), **opts)
+        _LOADED[key] = make_evaluated(cfg.eval, str(path))
     return _LOADED[key]
 
 
@@ -68,16 +78,32 @@ def _dims(path):
     return ModelDims.from_hf_config(AutoConfig.from_pretrained(path))
 
 
-def _requests(cfg: StudyConfig, bench, target: Evaluated) -> list[GenRequest]:
+def build_requests(
+    cfg: StudyConfig,
+    bench,
+    target: Evaluated,
+    stop: tuple[str, ...] = (),
+    stop_ids: list[int] | None = None,
+) -> list[GenRequest]:
+    """One request per item: base models few-shot on the raw prompt, others through the chat
+    template, students stopping at `stop` (their end-of-turn token; `stop_ids` its ids, sent to
+    OpenAI-compatible servers as vLLM's `stop_token_ids`)."""
+    from ponder.evaluate import fewshot as fs
+
     base = target.kind is ModelKind.BASE
+    k = cfg.eval.fewshot_base
+    shots = bench.fewshot(k) if base and k else []
     out = []
     for it in bench.items():
-        extra = {"raw_prompt": _fewshot_prompt(bench, it, cfg.eval.fewshot_base)} if base else {}
+        extra = {"raw_prompt": fs.render(shots, it.prompt)} if base else {}
+        if stop_ids and cfg.eval.backend == "openai":
+            extra["extra_body"] = {"stop_token_ids": list(stop_ids)}
         out.append(GenRequest(
             messages=[{"role": "user", "content": it.prompt}],
             thinking=True if target.kind is ModelKind.TEACHER else None,
             temperature=cfg.eval.temperature, top_p=cfg.eval.top_p,
-            max_tokens=cfg.eval.max_new_tokens, seed=cfg.eval.seed, id=it.id, extra=extra,
+            max_tokens=cfg.eval.max_new_tokens, seed=cfg.eval.seed, id=it.id,
+            stop=fs.STOP if base else stop, extra=extra,
         ))  # fmt: skip
     return out
 
@@ -90,7 +116,8 @@ def evaluate_step(
 
     bench = load_study_benchmark(cfg, benchmark)
     items = bench.items()
-    outs = _lm_for(cfg, target, path).generate(_requests(cfg, bench, target))
+    stop, ids = student_stop(path) if target.kind is ModelKind.STUDENT else ((), [])
+    outs = _lm_for(cfg, target, path).generate(build_requests(cfg, bench, target, stop, ids))
     rows = []
     for it, res in zip(items, outs, strict=True):
         score = bench.score(it, res.text)

@@ -10,6 +10,9 @@ verdict the way the reference implementation would:
 - SQuAD v1.1 / CoQA: the official answer normalisation (lower-case, strip punctuation and
   articles a/an/the, collapse whitespace), exact match and token F1, max over the gold answers;
 - exact: normalised string equality, integers compared as integers (the tiny world's OE tasks).
+
+`SCORERS` maps a definition's `scorer` name to a function (item, response) -> verdict dict with at
+least `extracted`, `boxed` and `correct`: adding a scorer is one function and one table entry.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ import collections
 import re
 import string
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from ponder.evaluate.extract import normalize_mc
+from ponder.evaluate.extract import extract_answer, normalize_mc, strip_think
 
 MATH_TIMEOUT_S = 5  # math-verify's own default per parse/verify call
 
@@ -184,3 +188,65 @@ def scibench_equal(gold: str, pred: str) -> bool:
     if g is None or p is None:
         return False
     return abs(p - g) <= (SCIBENCH_REL_TOL * abs(g) if g else 1e-9)
+
+
+# ---------------------------------------------------------------- the registry (item, response)
+
+
+def _boxed(response: str) -> dict:
+    ext = extract_answer(response)
+    return {"extracted": ext.answer, "boxed": ext.boxed}
+
+
+def score_math(item, response: str) -> dict:
+    out = _boxed(response)
+    return out | {"correct": math_equal(item.gold, out["extracted"])}
+
+
+def score_mc(item, response: str) -> dict:
+    out = _boxed(response)
+    ok, letter = mc_equal(item.gold, out["extracted"], item.options)
+    return out | {"correct": ok, "letter": letter}
+
+
+def _span(fn):
+    def score(item, response: str) -> dict:
+        out = _boxed(response)
+        em, f1 = fn(item.meta.get("answers") or [item.gold], out["extracted"])
+        return out | {"correct": em == 1.0, "em": em, "f1": f1}
+
+    return score
+
+
+def score_scibench(item, response: str) -> dict:
+    out = _boxed(response)
+    return out | {"correct": scibench_equal(item.gold, out["extracted"])}
+
+
+def score_exact(item, response: str) -> dict:
+    out = _boxed(response)
+    return out | {"correct": exact_equal(item.gold, out["extracted"])}
+
+
+def score_ifeval(item, response: str) -> dict:
+    """Google's IFEval checkers on the answer after the thinking block (no box to extract)."""
+    from ponder.evaluate import ifeval
+
+    r = ifeval.check(item.question, item.meta["instruction_id_list"], item.meta["kwargs"],
+                     strip_think(response))  # fmt: skip
+    return {
+        "extracted": "", "boxed": False, "correct": r.strict_prompt,
+        "strict_prompt": r.strict_prompt, "loose_prompt": r.loose_prompt,
+        "follow_strict": r.follow_strict, "follow_loose": r.follow_loose,
+    }  # fmt: skip
+
+
+SCORERS: dict[str, Callable[..., dict]] = {
+    "math": score_math,
+    "mc": score_mc,
+    "squad": _span(squad_scores),
+    "coqa": _span(coqa_scores),
+    "scibench": score_scibench,
+    "exact": score_exact,
+    "ifeval": score_ifeval,
+}

@@ -1,18 +1,23 @@
 """The generate stage (§2.2): one teacher answers every prompt of a domain twice.
 
 `generate_domain` streams a domain's prompts to the teacher (stream.py) and commits finished rows
-in atomic shards (shards.py), so a killed run resumes losing at most the in-flight requests; it
-ends in `pairs/<domain>.parquet`, one row per prompt. On a cluster the planner splits a big domain
-into n shard steps: `generate_shard` answers the rows of one contiguous slice of the source, and
-`merge_shards` joins the finished slices after checking that every prompt has exactly one row.
-Whether a step is done is the runner's business; these functions only do the work.
+in atomic shards (shards.py), so a killed run resumes losing at most the requests in flight and
+the rows of the last `commit_every_s`; it ends in `pairs/<domain>.parquet`, one row per prompt.
+A prompt whose requests went unanswered (out of retries: the server down, overloaded, too slow)
+never gets a row: the step is reported `incomplete` (usable by later steps of this run, not done,
+so the next run asks exactly those prompts again), and when more than `max_failed_share` of the
+prompts, or all of them, went unanswered, the stage fails with one line naming the server and
+the last error. A rejected prompt (a 400: too long for the context) keeps its row, `*_error` set.
+On a cluster the planner splits a big domain into n shard steps: `generate_shard` answers the
+rows of one contiguous slice of the source, and `merge_shards` joins the finished slices after
+checking that every prompt of every slice has exactly one row. Whether a step is done is the
+runner's business; these functions only do the work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,16 +29,18 @@ from ponder.errors import PonderError
 from ponder.generate.progress import Progress
 from ponder.generate.shards import ShardStore
 from ponder.generate.sources import iter_pairs, iter_prompts, source_size
-from ponder.generate.stream import MODES, SCHEMA, chunks, run_batched, run_streaming
+from ponder.generate.stream import MODES, SCHEMA, Tally, chunks, run_batched, run_streaming
 from ponder.rundir import atomic_write_parquet, write_manifest
+
+ERRORS = [f"{m}_error" for m in MODES]
 
 
 def _summary(table: pa.Table, seconds: float) -> dict:
     t = table.select([f"{m}{s}" for m in MODES for s in ("_tokens", "_truncated", "_error")])
     t = t.to_pandas()
-    failed = t["ift_error"].notna() | t["reasoning_error"].notna()
-    out: dict = {"rows": len(t), "failed": int(failed.sum())}
-    ok = t[~failed]
+    rejected = t["ift_error"].notna() | t["reasoning_error"].notna()
+    out: dict = {"rows": len(t), "rejected": int(rejected.sum())}
+    ok = t[~rejected]
     for m in MODES:
         out[f"{m}_truncated"] = int(t[f"{m}_truncated"].sum())
         out[f"{m}_mean_tokens"] = round(float(ok[f"{m}_tokens"].mean()), 2) if len(ok) else 0.0
@@ -49,18 +56,9 @@ def _rows(cfg: StudyConfig, domain: str, keep) -> tuple[Iterable[dict], bool]:
     return (r for r in rows if keep(r)), paired
 
 
-def _answer(
-    cfg: StudyConfig,
-    domain: str,
-    out: Path,
-    cfg_hash: str,
-    bounds: tuple[int, int] | None,
-    progress: bool,
-) -> dict:
-    """Answer the domain's rows (those with a source index in `bounds`, default all) into `out`,
-    resuming from committed shards; return the summary."""
-    started = time.time()
-    store = ShardStore(out, cfg_hash, SCHEMA)
+def _ask(cfg: StudyConfig, domain: str, store: ShardStore, job: tuple, progress: bool) -> Tally:
+    """Answer the rows of `job` = (out, cfg_hash, bounds) not committed yet; the pass's tally."""
+    out, cfg_hash, bounds = job
     done = store.done_ids()
     lo, hi = bounds or (0, float("inf"))
     rows, paired = _rows(cfg, domain, lambda r: lo <= r["idx"] < hi and r["id"] not in done)
@@ -73,34 +71,66 @@ def _answer(
     if hasattr(lm, "agenerate") and cfg.teacher.client_processes > 1:
         from ponder.generate.pool import ClientPool
 
-        pool = ClientPool(
-            cfg, domain, out, cfg_hash, bounds
-        )  # forked before the bar's thread exists
+        pool = ClientPool(cfg, domain, out, cfg_hash, bounds)  # before the bar's thread exists
     total = source_size(cfg, domain) if progress else 0
     with Progress(domain, len(done), total, enabled=progress) as bar:
         if pool is not None:
-            pool.wait(bar)
-        elif lm is None:
+            return pool.wait(bar)
+        if lm is None:  # a paired source: the answers exist
+            tally = Tally()
             for chunk in chunks(rows, cfg.teacher.shard_size):
                 store.commit(chunk)
+                tally.answered += len(chunk)
                 for p in chunk:
                     bar.tick(p)
-        elif hasattr(lm, "agenerate"):
-            asyncio.run(run_streaming(lm, rows, cfg, store, bar.tick))
-        else:
-            run_batched(lm, rows, cfg, store, bar.tick)
+            return tally
+        if hasattr(lm, "agenerate"):
+            return asyncio.run(run_streaming(lm, rows, cfg, store, bar.tick))
+        return run_batched(lm, rows, cfg, store, bar.tick)
+
+
+def _check(cfg: StudyConfig, where: str, good: int, tally: Tally) -> None:
+    """Fail when more than `max_failed_share` of the prompts, or all of them, got no answer."""
+    total = good + tally.rejected + tally.failed
+    share = cfg.teacher.max_failed_share
+    if tally.failed and (tally.failed > share * total or good == 0):
+        raise PonderError(
+            f"{where}: {tally.failed} of {total} prompts went unanswered (teacher."
+            f"max_failed_share: {share:g}); {good} answered rows are kept and the next run asks "
+            f"only the rest; last error: {tally.last_error}"
+        )
+    if total and not good:
+        raise PonderError(f"{where}: the teacher rejected every prompt, e.g. {tally.last_rejected}")
+
+
+def _answer(cfg: StudyConfig, domain: str, out: Path, cfg_hash: str, bounds, progress) -> dict:
+    """Answer the domain's rows (those with a source index in `bounds`, default all) into `out`,
+    resuming from committed shards; return the summary."""
+    started = time.time()
+    store = ShardStore(out, cfg_hash, SCHEMA)
+    # Rejected rows of an earlier, unfinished pass are asked again: the cause may have been the
+    # server's (a context limit since raised), and a finished step never comes back here.
+    store.drop_rows_with(ERRORS)
+    resumed = len(store.done_ids())
+    tally = _ask(cfg, domain, store, (out, cfg_hash, bounds), progress)
+    _check(cfg, f"generate:{domain}", resumed + tally.answered, tally)
     store.finalize()
-    summary = _summary(pq.read_table(out), time.time() - started) | {"resumed_rows": len(done)}
+    summary = _summary(pq.read_table(out), time.time() - started)
+    summary |= {"failed": tally.failed, "resumed_rows": resumed}
+    if tally.failed:  # keep the shards: the next run resumes from them
+        summary |= {"incomplete": tally.failed, "why": tally.last_error}
     write_manifest(out, started, domain=domain, teacher=cfg.teacher.model, **summary)
-    store.clear()
+    if not tally.failed:
+        store.clear()
     return summary
 
 
 def generate_domain(
     cfg: StudyConfig, domain: str, out: Path, cfg_hash: str, *, progress: bool = True
 ) -> dict:
-    """Write `out` (the domain's pairs, one row per prompt) and its manifest; return the summary:
-    rows, failed, truncated (per mode and total), mean tokens per mode, seconds."""
+    """Write `out` (the domain's pairs, one row per prompt answered or rejected) and its
+    manifest; return the summary: rows, rejected, failed (prompts without a row: `incomplete`),
+    truncated (per mode and total), mean tokens per mode, seconds."""
     if domain not in cfg.domains:
         raise PonderError(f"--domain: unknown domain {domain!r} (known: {', '.join(cfg.domains)})")
     return _answer(cfg, domain, Path(out), cfg_hash, None, progress)
@@ -115,27 +145,62 @@ def generate_shard(
     cfg: StudyConfig, domain: str, k: int, n: int, out: Path, cfg_hash: str, *, progress=False
 ) -> dict:
     """Answer shard k of n of a domain's source rows (by source index) into `out`."""
+    if not 0 <= k < n:
+        raise PonderError(f"generate:{domain}: no shard {k} of {n}")
     lo, hi = shard_bounds(source_size(cfg, domain), k, n)
     summary = _answer(cfg, domain, Path(out), cfg_hash, (lo, hi), progress)
     return summary | {"shard": k, "num_shards": n, "first_row": lo, "stop_row": hi}
 
 
-def merge_shards(cfg: StudyConfig, domain: str, shards: list[Path], out: Path) -> dict:
-    """Join finished shards into the domain's pairs, in source order, after checking that every
-    shard is there and every prompt has exactly one row."""
-    started = time.time()
-    missing = [p for p in shards if not Path(p).is_file()]
-    if missing:
-        raise PonderError(f"generate:{domain}: shard {missing[0]} is missing")
-    table = pa.concat_tables([pq.read_table(p) for p in shards])
+def _slices(cfg: StudyConfig, domain: str, n: int) -> list[set[str]]:
+    """The prompt ids of each of the n slices of the source (one pass, source order)."""
+    bounds = [shard_bounds(source_size(cfg, domain), k, n) for k in range(n)]
+    out: list[set[str]] = [set() for _ in range(n)]
+    k = 0
+    for r in _rows(cfg, domain, lambda r: True)[0]:
+        while r["idx"] >= bounds[k][1]:
+            k += 1
+        out[k].add(r["id"])
+    return out
+
+
+def _read_shard(path: Path, name: str, want: set[str], seen: set[str]) -> pa.Table:
+    """One finished shard, checked against its slice of the source."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as e:
+        raise PonderError(f"{name}: cannot read {path} ({str(e).splitlines()[0]})") from None
     ids = table.column("id").to_pylist()
-    dup = next((i for i, c in Counter(ids).items() if c > 1), None)
-    if dup is not None:
-        raise PonderError(f"generate:{domain}: prompt {dup!r} has a row in two shards")
-    expected = sum(1 for _ in _rows(cfg, domain, lambda r: True)[0])
-    if len(ids) != expected:
-        raise PonderError(f"generate:{domain}: shards hold {len(ids)} rows, the source {expected}")
+    for i in ids:
+        if i in seen:
+            raise PonderError(f"{name}: prompt {i!r} has a second row ({path})")
+        if i not in want:
+            raise PonderError(f"{name}: prompt {i!r} belongs to another slice ({path})")
+        seen.add(i)
+    if len(ids) < len(want):
+        raise PonderError(
+            f"{name}: {path} holds {len(ids)} of its {len(want)} prompts (an incomplete shard: "
+            "run its step again)"
+        )
+    return table
+
+
+def merge_shards(cfg: StudyConfig, domain: str, shards: list[Path], out: Path) -> dict:
+    """Join finished shards (`shards[k]` is shard k of len(shards)) into the domain's pairs, in
+    source order, after checking that every shard is there and holds exactly one row for each
+    prompt of its slice of the source."""
+    started = time.time()
+    n = len(shards)
+    missing = next((k for k, p in enumerate(shards) if not Path(p).is_file()), None)
+    if missing is not None:
+        raise PonderError(f"generate:{domain}@{missing}/{n}: shard {shards[missing]} is missing")
+    seen: set[str] = set()
+    tables = [
+        _read_shard(Path(p), f"generate:{domain}@{k}/{n}", want, seen)
+        for k, (p, want) in enumerate(zip(shards, _slices(cfg, domain, n), strict=True))
+    ]
+    table = pa.concat_tables(tables)
     atomic_write_parquet(out, table)
-    summary = _summary(table, time.time() - started) | {"shards": len(shards)}
+    summary = _summary(table, time.time() - started) | {"shards": n}
     write_manifest(out, started, domain=domain, teacher=cfg.teacher.model, **summary)
     return summary

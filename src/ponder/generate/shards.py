@@ -79,6 +79,28 @@ class ShardStore:
             done.update(pq.read_table(p, columns=["id"]).column("id").to_pylist())
         return done
 
+    def drop_rows_with(self, columns: list[str]) -> int:
+        """Remove the committed rows where any of `columns` is set (a shard with such rows is
+        rewritten atomically, so a kill leaves it old or new); returns how many went."""
+        import pyarrow.compute as pc
+
+        dropped = 0
+        for p in self.shards():
+            # the named columns only, first: rows to drop are rare, shards are big
+            flags = pq.read_table(p, columns=columns, schema=self.schema)
+            keep = pc.is_null(flags[columns[0]])
+            for c in columns[1:]:
+                keep = pc.and_(keep, pc.is_null(flags[c]))
+            n_keep = pc.sum(keep).as_py() or 0
+            if n_keep == flags.num_rows:
+                continue
+            dropped += flags.num_rows - n_keep
+            if n_keep:
+                atomic_write_parquet(p, pq.read_table(p, schema=self.schema).filter(keep))
+            else:
+                p.unlink()
+        return dropped
+
     def commit(self, rows: list[dict]) -> Path | None:
         """Write `rows` as the next shard, atomically. Rows are sorted by source index."""
         if not rows:

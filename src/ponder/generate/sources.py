@@ -122,18 +122,36 @@ def _require(ds, column: str, field: str, src: PromptSource) -> None:
         raise PonderError(f"source.{field}: no column {column!r} in {_where(src)} (has: {have})")
 
 
+# ShareGPT-style turns (Infinity-Instruct's `conversations`: {from: human|gpt, value}) as chat roles
+_SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                   "system": "system"}  # fmt: skip
+
+
+def _turn(m: dict) -> dict:
+    if "role" in m:
+        return m
+    if "from" in m and "value" in m:
+        return {"role": _SHAREGPT_ROLES.get(str(m["from"]).lower(), str(m["from"])), "content": m["value"]}  # fmt: skip
+    return m
+
+
 def _messages(value, src: PromptSource, i: int) -> tuple[list[dict], str]:
-    """A prompt cell as chat messages plus its text: a string, or a list of chat turns."""
+    """A prompt cell as chat messages plus its text: a string, or a list of chat turns
+    ({role, content}, or ShareGPT's {from, value} as in Infinity-Instruct); the prompt is the
+    conversation up to its last user turn (the teacher answers that one)."""
     if isinstance(value, str) and value.strip():
         return [{"role": "user", "content": value}], value
     if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
-        turns = list(value)
+        turns = [_turn(m) for m in value]
         while turns and turns[-1].get("role") == "assistant":  # we want the teacher's answer
             turns.pop()
         users = [m for m in turns if m.get("role") == "user"]
         if users:
             return turns, str(users[-1].get("content", ""))
-    raise PonderError(f"source {_where(src)}: row {i}: column {src.column!r} is empty or invalid")
+    raise PonderError(
+        f"source {_where(src)}: row {i}: column {src.column!r} is empty or not a prompt "
+        "(a string, or a list of {role, content} / {from, value} turns with a user turn)"
+    )
 
 
 def _world_rows(cfg: StudyConfig, domain: str, src: PromptSource) -> Iterator[dict]:
@@ -184,7 +202,6 @@ def iter_pairs(cfg: StudyConfig, domain: str) -> Iterator[dict]:
     maps ours -> theirs: prompt, ift, reasoning, and optionally thinking (a trace kept apart from
     the reasoning answer), ift_tokens / reasoning_tokens, ift_finish / reasoning_finish, id."""
     from ponder.lm.base import join_thinking, split_thinking
-    from ponder.lm.scripted import count_tokens
 
     src = cfg.domains[domain].source
     mapping = {**PAIRED_DEFAULTS, **src.columns}
@@ -192,6 +209,7 @@ def iter_pairs(cfg: StudyConfig, domain: str) -> Iterator[dict]:
     for ours, theirs in mapping.items():
         _require(ds, theirs, f"columns.{ours}", src)
     id_col = src.id_column or mapping.get("id")
+    count = pair_token_counter(cfg, src)
     seen: set[str] = set()
     for i, row in enumerate(ds):
         cell = {ours: row[theirs] for ours, theirs in mapping.items()}
@@ -200,9 +218,15 @@ def iter_pairs(cfg: StudyConfig, domain: str) -> Iterator[dict]:
         if rid in seen:
             continue
         seen.add(rid)
-        out = {"idx": i, "id": rid, "prompt": prompt, "prompt_tokens": count_tokens(prompt)}
+        out = {"idx": i, "id": rid, "prompt": prompt, "prompt_tokens": count(prompt)}
         for mode in ("ift", "reasoning"):
             text = cell[mode] or ""
+            if not str(text).strip():
+                raise PonderError(
+                    f"source {_where(src)} split {src.split!r}: row {i}: column {mapping[mode]!r} "
+                    f"({mode} answer) is empty; a paired source needs both answers in every row "
+                    "(the released pairs: split reasoning_ift_pairs)"
+                )
             if mode == "reasoning" and cell.get("thinking") is not None:
                 text = join_thinking(cell["thinking"], text)
             unclosed = text.lstrip().startswith("<think>") and not split_thinking(text)[2]
@@ -210,13 +234,31 @@ def iter_pairs(cfg: StudyConfig, domain: str) -> Iterator[dict]:
             tokens = cell.get(f"{mode}_tokens")
             out |= {
                 mode: text,
-                # without recorded counts, the scripted word/symbol count stands in
-                f"{mode}_tokens": int(tokens) if tokens is not None else count_tokens(text),
+                f"{mode}_tokens": int(tokens) if tokens is not None else count(text),
                 f"{mode}_finish": finish,
                 f"{mode}_truncated": unclosed or finish == "length",
                 f"{mode}_error": None,
             }
         yield out
+
+
+def pair_token_counter(cfg: StudyConfig, src: PromptSource):
+    """Token counts of released answers without recorded counts: the student tokenizer's
+    (`source.tokenizer`, else the first pretrained student's checkpoint), since those counts set
+    training budgets and FLOPs. Only scratch students, whose tokenizer is trained on these very
+    pairs later, fall back to the scripted word/symbol count."""
+    name = src.tokenizer or next((s.path for s in cfg.students if s.init == "pretrained"), None)
+    if name is None:
+        from ponder.lm.scripted import count_tokens
+
+        return count_tokens
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name)
+    except OSError as e:
+        raise PonderError(f"source.tokenizer: cannot load {name!r} ({str(e).splitlines()[0]})") from None  # fmt: skip
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
 
 
 def source_size(cfg: StudyConfig, domain: str) -> int:

@@ -1,24 +1,31 @@
-"""Asking the teacher: two requests per prompt, in flight concurrently or in batches.
+"""Asking the teacher: two requests per prompt, in flight concurrently or in batches, and where
+the finished rows go.
 
 `make_requests` builds a prompt's two requests (thinking off = IFT, T=0.7, top_p=0.8; thinking on
 = reasoning, T=0.6, top_p=0.95, §2.2 footnote 3); `pair_row` turns the two answers into one row of
 the pairs table (`SCHEMA`), truncation flagged, never dropped. `run_streaming` keeps at most
-`max_concurrency` requests in flight against async backends (OpenAI-compatible servers) and
-commits finished rows through a `ShardStore`; `run_batched` gives other backends one batched call
-per shard.
+`max_concurrency` requests in flight against async backends (OpenAI-compatible servers);
+`run_batched` gives other backends one batched call per shard. Both hand rows to a `Sink`, which
+keeps answered rows and rejected ones (a 400: asking again gives the same) and commits them
+through a `ShardStore` when `shard_size` are waiting or `commit_every_s` has passed, so a kill
+loses at most the requests in flight plus that interval. A row whose request went unanswered
+(out of retries) is never kept: it is counted, and the next run asks it again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
 from itertools import islice
 
 import pyarrow as pa
 
 from ponder.config import StudyConfig
+from ponder.errors import PonderError
 from ponder.generate.shards import ShardStore
 from ponder.lm.base import GenRequest, GenResult, split_thinking
+from ponder.lm.fleet import UNANSWERED
 
 MODES = ("ift", "reasoning")
 _STR, _INT, _BOOL = pa.string(), pa.int64(), pa.bool_()
@@ -41,13 +48,17 @@ def is_truncated(result: GenResult) -> bool:
 
 
 def make_requests(row: dict, cfg: StudyConfig) -> list[GenRequest]:
-    """The two requests for one prompt: thinking off (IFT) and on (reasoning)."""
+    """The two requests for one prompt: thinking off (IFT) and on (reasoning); a mode's
+    `system_prompt` (a teacher switched by system prompt) leads its messages."""
     out = []
     for mode in MODES:
         s = getattr(cfg.teacher, mode)
+        messages = row["messages"]
+        if s.system_prompt is not None:
+            messages = [{"role": "system", "content": s.system_prompt}, *messages]
         out.append(
             GenRequest(
-                messages=row["messages"],
+                messages=messages,
                 thinking=mode == "reasoning",
                 temperature=s.temperature,
                 top_p=s.top_p,
@@ -77,24 +88,111 @@ def chunks(rows: Iterable[dict], n: int) -> Iterator[list[dict]]:
         yield chunk
 
 
-def run_batched(lm, rows: Iterable[dict], cfg: StudyConfig, store: ShardStore, tick) -> None:
+def outcome(row: dict) -> str:
+    """answered, rejected (an answer holds an error: kept, asking again gives the same) or
+    failed (a request went unanswered: not kept, asked again next run)."""
+    if any(row.get(f"{m}_finish") == UNANSWERED for m in MODES):
+        return "failed"
+    return "rejected" if any(row.get(f"{m}_error") for m in MODES) else "answered"
+
+
+@dataclass
+class Tally:
+    """What one pass did with its rows."""
+
+    answered: int = 0
+    rejected: int = 0
+    failed: int = 0
+    last_error: str = ""  # of the last failed row
+    last_rejected: str = ""  # of the last rejected row
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def total(cls, parts: Iterable[Tally]) -> Tally:
+        """Several passes' tallies (client processes) as one; the last errors of the last one."""
+        out = cls()
+        for t in parts:
+            out.answered += t.answered
+            out.rejected += t.rejected
+            out.failed += t.failed
+            out.last_error = t.last_error or out.last_error
+            out.last_rejected = t.last_rejected or out.last_rejected
+        return out
+
+
+class Sink:
+    """Finished rows: kept rows buffered and committed when `shard_size` wait or on `flush`;
+    failed rows counted, never kept. `breaker` failed rows in a row stop the pass."""
+
+    def __init__(self, store: ShardStore, cfg: StudyConfig, tick: Callable, breaker: int) -> None:
+        self.store, self.tick, self.breaker = store, tick, breaker
+        self.size = cfg.teacher.shard_size
+        self.tally = Tally()
+        self.buffer: list[dict] = []
+        self._streak = 0
+
+    def add(self, row: dict) -> None:
+        kind = outcome(row)
+        setattr(self.tally, kind, getattr(self.tally, kind) + 1)
+        self.tick(row)
+        if kind == "failed":
+            self.tally.last_error = next(
+                row[f"{m}_error"] for m in MODES if row[f"{m}_finish"] == UNANSWERED
+            )
+            self._streak += 1
+            if self._streak >= self.breaker:
+                raise PonderError(
+                    f"the last {self._streak} prompts all went unanswered, stopping "
+                    f"(the answered ones are kept); last error: {self.tally.last_error}"
+                )
+            return
+        if kind == "rejected":
+            self.tally.last_rejected = next(row[f"{m}_error"] for m in MODES if row[f"{m}_error"])
+        self._streak = 0
+        self.buffer.append(row)
+        if len(self.buffer) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit what waits (synchronous: no other task can touch the buffer meanwhile)."""
+        rows, self.buffer = self.buffer, []
+        self.store.commit(rows)
+
+
+def _breaker(cfg: StudyConfig) -> int:
+    # Twice the requests in flight, all unanswered after their retries: nothing gets through.
+    return max(16, 2 * cfg.teacher.max_concurrency)
+
+
+def run_batched(lm, rows: Iterable[dict], cfg: StudyConfig, store: ShardStore, tick) -> Tally:
     """Backends without an async API: one batched `generate` call per shard."""
+    sink = Sink(store, cfg, tick, _breaker(cfg))
     for chunk in chunks(rows, cfg.teacher.shard_size):
         reqs = [q for r in chunk for q in make_requests(r, cfg)]
         res = lm.generate(reqs)
-        pairs = [pair_row(r, res[2 * i], res[2 * i + 1]) for i, r in enumerate(chunk)]
-        store.commit(pairs)
-        for p in pairs:
-            tick(p)
+        for i, r in enumerate(chunk):
+            sink.add(pair_row(r, res[2 * i], res[2 * i + 1]))
+        sink.flush()
+    return sink.tally
 
 
-async def run_streaming(lm, rows: Iterable[dict], cfg: StudyConfig, store: ShardStore, tick):
+async def _flush_every(sink: Sink, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        sink.flush()
+
+
+async def run_streaming(
+    lm, rows: Iterable[dict], cfg: StudyConfig, store: ShardStore, tick
+) -> Tally:
     """Async backends: at most `max_concurrency` requests in flight, at most that many rows
     pulled from the source ahead of the answers (backpressure: memory stays flat)."""
     limit = cfg.teacher.max_concurrency
     sem = asyncio.Semaphore(limit)  # requests in flight
     rows_open = asyncio.Semaphore(limit)  # rows pulled from the source and not yet answered
-    buffer: list[dict] = []
+    sink = Sink(store, cfg, tick, _breaker(cfg))
     tasks: set[asyncio.Task] = set()
     fatal: list[BaseException] = []
 
@@ -105,18 +203,13 @@ async def run_streaming(lm, rows: Iterable[dict], cfg: StudyConfig, store: Shard
     async def one(row: dict) -> None:
         try:
             ift, reasoning = await asyncio.gather(*(call(q) for q in make_requests(row, cfg)))
-            p = pair_row(row, ift, reasoning)
-            buffer.append(p)
-            tick(p)
-            if len(buffer) >= cfg.teacher.shard_size:
-                batch = buffer[:]
-                buffer.clear()
-                store.commit(batch)  # synchronous on purpose: no other task can touch the buffer
-        except Exception as e:  # fatal (bad API key, unknown model, disk full): stop the run
+            sink.add(pair_row(row, ift, reasoning))
+        except Exception as e:  # fatal (bad API key, no server, disk full): stop the run
             fatal.append(e)
         finally:
             rows_open.release()
 
+    flusher = asyncio.create_task(_flush_every(sink, cfg.teacher.commit_every_s))
     try:
         for row in rows:
             await rows_open.acquire()  # O(1) per row, unlike asyncio.wait over the open set
@@ -131,9 +224,11 @@ async def run_streaming(lm, rows: Iterable[dict], cfg: StudyConfig, store: Shard
                 break
         if fatal:
             raise fatal[0]
+        return sink.tally
     finally:
+        flusher.cancel()
         for t in tasks:
             t.cancel()
-        store.commit(buffer)  # finished rows are kept even when the run stops on an error
+        sink.flush()  # finished rows are kept even when the run stops on an error
         if hasattr(lm, "aclose"):
             await lm.aclose()

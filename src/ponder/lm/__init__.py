@@ -1,69 +1,89 @@
-"""LM backends behind one interface (`ponder.lm.base.LM`), built by name and imported lazily.
+"""LM backends behind one interface (`ponder.lm.base.LM`), in one table, imported lazily.
 
-`make_lm("openai" | "vllm" | "hf" | "scripted", model, **options)` builds any backend; only the
-chosen backend's heavy dependencies (vLLM, torch/transformers, the openai client) are imported.
-`make_teacher(cfg.teacher)` builds the generate stage's teacher from a study config.
+`BACKENDS` maps a backend name to where its class lives and how each role configures it: as the
+teacher (from `TeacherConfig`), as the model under evaluation (from `EvalConfig`), as a judge
+(from `JudgeModel`). Adding a backend is one module in this folder and one entry here; the config
+accepts any name in the table. Only the chosen backend's heavy dependencies (vLLM,
+torch/transformers, the openai client) are imported.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ponder.errors import PonderError
 from ponder.lm.base import LM, GenRequest, GenResult, join_thinking, split_thinking
 
-BACKENDS = ("scripted", "openai", "vllm", "hf")
+__all__ = ["BACKENDS", "LM", "GenRequest", "GenResult", "join_thinking", "make_lm",
+           "make_teacher", "make_evaluated", "make_judge", "split_thinking"]  # fmt: skip
 
-__all__ = [
-    "BACKENDS",
-    "LM",
-    "GenRequest",
-    "GenResult",
-    "join_thinking",
-    "make_lm",
-    "make_teacher",
-    "split_thinking",
-]
+
+def _none(_: Any) -> dict:
+    return {}
+
+
+def _fleet(c: Any) -> dict:
+    """A server fleet's connection settings, from any config section that has them."""
+    opts = {"base_urls": c.base_urls, "api_key_env": c.api_key_env}
+    for key in ("max_concurrency", "max_retries", "request_timeout_s"):
+        if hasattr(c, key):
+            opts[key] = getattr(c, key)
+    return opts
+
+
+@dataclass(frozen=True)
+class Backend:
+    module: str  # ponder.lm.<module>
+    cls: str
+    teacher: Callable[[Any], dict] = _none  # TeacherConfig -> constructor options
+    evaluated: Callable[[Any], dict] = _none  # EvalConfig -> options
+    judge: Callable[[Any], dict] = _none  # JudgeModel -> options
+
+
+BACKENDS: dict[str, Backend] = {
+    "scripted": Backend("scripted", "ScriptedTeacher"),
+    "openai": Backend("openai_api", "OpenAILM", teacher=_fleet, judge=_fleet),
+    "vllm": Backend(
+        "vllm_offline",
+        "VLLMOfflineLM",
+        teacher=lambda t: {
+            "tensor_parallel_size": t.tensor_parallel_size,
+            "seed": t.reasoning.seed or 0,
+        },
+    ),  # fmt: skip
+    "hf": Backend(
+        "hf_local",
+        "HFLocalLM",
+        teacher=lambda t: {"batch_size": t.max_concurrency},
+        evaluated=lambda e: {"batch_size": e.batch_size},
+    ),
+}
 
 
 def make_lm(backend: str, model: str, **options: Any) -> LM:
-    """Build a backend. Options by backend:
-    openai: base_urls, api_key_env, max_concurrency, max_retries, request_timeout_s;
-    vllm: tensor_parallel_size, seed, dtype, max_model_len, gpu_memory_utilization;
-    hf: device, dtype, batch_size, chat_template_kwargs (tokenizer for a model object)."""
-    if backend == "scripted":
-        from ponder.lm.scripted import ScriptedTeacher
-
-        return ScriptedTeacher()
-    if backend == "openai":
-        from ponder.lm.openai_api import OpenAILM
-
-        return OpenAILM(model, **options)
-    if backend == "vllm":
-        from ponder.lm.vllm_offline import VLLMOfflineLM
-
-        return VLLMOfflineLM(model, **options)
-    if backend == "hf":
-        from ponder.lm.hf_local import HFLocalLM
-
-        return HFLocalLM(model, **options)
-    raise PonderError(f"backend: unknown {backend!r} (known: {', '.join(BACKENDS)})")
+    """Build a backend by name with its constructor options."""
+    if backend not in BACKENDS:
+        raise PonderError(f"backend: unknown {backend!r} (known: {', '.join(BACKENDS)})")
+    entry = BACKENDS[backend]
+    cls = getattr(importlib.import_module(f"ponder.lm.{entry.module}"), entry.cls)
+    return cls() if entry.cls == "ScriptedTeacher" else cls(model, **options)
 
 
 def make_teacher(cfg: Any) -> LM:
-    """The teacher of a study (`TeacherConfig`): the backend with its connection options."""
-    if cfg.backend == "openai":
-        opts = {
-            "base_urls": cfg.base_urls,
-            "api_key_env": cfg.api_key_env,
-            "max_concurrency": cfg.max_concurrency,
-            "max_retries": cfg.max_retries,
-            "request_timeout_s": cfg.request_timeout_s,
-        }
-    elif cfg.backend == "vllm":
-        opts = {"tensor_parallel_size": cfg.tensor_parallel_size, "seed": cfg.reasoning.seed or 0}
-    elif cfg.backend == "hf":
-        opts = {"batch_size": cfg.max_concurrency}
-    else:
-        opts = {}
-    return make_lm(cfg.backend, cfg.model, **opts)
+    """The teacher of a study (`TeacherConfig`)."""
+    return make_lm(cfg.backend, cfg.model, **BACKENDS[cfg.backend].teacher(cfg))
+
+
+def make_evaluated(cfg: Any, path: str) -> LM:
+    """A checkpoint under evaluation (`EvalConfig` names the backend)."""
+    return make_lm(cfg.backend, path, **BACKENDS[cfg.backend].evaluated(cfg))
+
+
+def make_judge(j: Any) -> LM:
+    """One judge of the panel (`JudgeModel`), named as the config names it."""
+    lm = make_lm(j.backend, j.model, **BACKENDS[j.backend].judge(j))
+    lm.name = j.name
+    return lm

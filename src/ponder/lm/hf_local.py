@@ -5,6 +5,12 @@ T=1.0, top_p=1.0). Requests are sorted by prompt length so each batch pads littl
 batches of `batch_size`, and returned in input order. The thinking toggle reaches the template as
 `enable_thinking` (Qwen3's switch, §2.2); `extra["raw_prompt"]` bypasses the template for base
 models evaluated few-shot. Temperature 0 means greedy decoding.
+
+Stopping: a distilled student ends every trained answer with its chat template's end-of-turn token
+(`<|im_end|>` for Qwen2.5), while a base checkpoint's generation config may list only
+`<|endoftext|>`; so the template's end-of-turn token (`end_of_turn`) joins the EOS ids. A request's
+`stop` strings end generation too: one-token strings as EOS ids, longer ones through
+transformers' `stop_strings`, the text cut before them.
 """
 
 from __future__ import annotations
@@ -81,6 +87,9 @@ class HFLocalLM:
 
     def _eos_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
+        eot = end_of_turn(self.tokenizer)
+        if eot is not None:
+            ids.add(self.tokenizer.convert_tokens_to_ids(eot))
         gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
         if isinstance(gen_eos, int):
             ids.add(gen_eos)
@@ -109,7 +118,7 @@ class HFLocalLM:
         # by prompt length so a batch pads little. A seed applies to the whole batch.
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault((r.temperature, r.top_p, r.max_tokens, r.seed), []).append(i)
+            groups.setdefault((r.temperature, r.top_p, r.max_tokens, r.seed, r.stop), []).append(i)
         out: list[GenResult | None] = [None] * len(requests)
         for members in groups.values():
             members.sort(key=lambda i: lengths[i])
@@ -138,12 +147,15 @@ class HFLocalLM:
             ]
         max_new = head.max_tokens if limit is None else min(head.max_tokens, limit - width)
         sample = head.temperature > 0
+        eos, strings = self._stops(head.stop)
         gen_kwargs: dict[str, Any] = {
             "max_new_tokens": max_new,
             "do_sample": sample,
             "pad_token_id": self.tokenizer.pad_token_id,
-            "eos_token_id": self._eos,
+            "eos_token_id": eos,
         }
+        if strings:
+            gen_kwargs.update(stop_strings=list(strings), tokenizer=self.tokenizer)
         if sample:
             gen_kwargs.update(temperature=head.temperature, top_p=head.top_p, top_k=0)
         else:  # greedy: clear sampling knobs a checkpoint's generation_config may carry
@@ -156,17 +168,55 @@ class HFLocalLM:
         new = seqs[:, width:].tolist()
         results = []
         for r, toks, p in zip(reqs, new, n_prompt, strict=True):
-            hit_eos = next((n for n, t in enumerate(toks) if t in self._eos), None)
+            hit_eos = next((n for n, t in enumerate(toks) if t in eos), None)
             if hit_eos is not None:
                 toks, finish = toks[:hit_eos], "stop"
                 n_done = hit_eos + 1  # the EOS token was generated and costs compute
             else:
                 finish, n_done = "length", len(toks)
             text = self.tokenizer.decode(toks, skip_special_tokens=True)
+            cut = min((text.find(x) for x in strings if x in text), default=-1)
+            if cut >= 0:  # a stop string ended it: keep the text before it, count what ran
+                text, finish = text[:cut], "stop"
             reasoning = split_thinking(text)[0] if "<think>" in text[:64] else None
             results.append(GenResult(r.id, text, reasoning, finish, int(p), n_done))
         return results
 
+    def _stops(self, stop: tuple[str, ...]) -> tuple[list[int], tuple[str, ...]]:
+        """EOS ids for this batch (the model's plus one-token stop strings) and the longer ones."""
+        eos, strings = list(self._eos), []
+        for x in stop:
+            ids = self.tokenizer(x, add_special_tokens=False)["input_ids"]
+            if len(ids) == 1:
+                eos.append(ids[0])
+            elif ids:
+                strings.append(x)
+        return sorted(set(eos)), tuple(strings)
+
     def _context_limit(self) -> int | None:
         n = getattr(self.model.config, "max_position_embeddings", None)
         return int(n) if n else None
+
+
+def end_of_turn(tokenizer) -> str | None:
+    """The special token that closes an assistant turn in the tokenizer's chat template
+    (`<|im_end|>` for Qwen2.5, `<|eot_id|>` for Llama 3, `<end_of_turn>` for Gemma), found by
+    rendering one assistant message and reading the first special token after it; None when the
+    tokenizer has no template or the template closes turns with plain text."""
+    if getattr(tokenizer, "chat_template", None) is None:
+        return None
+    mark = "PONDER-END-OF-ANSWER"
+    conv = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": mark}]
+    try:
+        text = tokenizer.apply_chat_template(conv, tokenize=False)
+    except Exception:  # templates that reject this conversation shape: no end-of-turn known
+        return None
+    if mark not in text:
+        return None
+    tail = text.split(mark, 1)[1]
+    special = set(tokenizer.all_special_ids)
+    special |= {i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+    for i in tokenizer(tail, add_special_tokens=False)["input_ids"]:
+        if i in special:
+            return tokenizer.convert_ids_to_tokens(i)
+    return None

@@ -13,12 +13,15 @@ The thinking toggle is the body's `chat_template_kwargs: {"enable_thinking": ...
 the content; all become Qwen3's own rendering `<think>\\n{reasoning}\\n</think>\\n\\n{answer}`
 (an unclosed trace keeps no `</think>`).
 
-Several base URLs form a fleet: each request goes to the live server with the fewest requests in
-flight, and a server that refuses connections or times out is benched with an exponential
-cool-down, so its share moves to the others. 429, 5xx, timeouts, connection errors and malformed
-bodies are retried with capped exponential backoff and full jitter, at most `max_retries` times;
-400/422 (e.g. prompt longer than the context) mark that request failed and the job goes on.
-401/403/404 (bad key, unknown model) stop the run: every request would fail the same way.
+Several base URLs form a fleet (fleet.py): each request goes to the live server with the fewest
+requests in flight; a server that refuses connections is benched with an exponential cool-down,
+while one slow answer or one dropped connection only retries that request. 429, 5xx, timeouts,
+dropped connections and malformed bodies are retried with capped exponential backoff and full
+jitter, at most `max_retries` times; a request that still has no answer comes back
+`UNANSWERED` (asking again later may work: the generate stage does not keep it). 400/422 (e.g.
+prompt longer than the context) mark that request rejected (finish "error"): asking again gives
+the same. 401/403/404 (bad key, unknown model or wrong URL path) and a fleet where no server can
+be reached stop the run: every request would fail the same way.
 """
 
 from __future__ import annotations
@@ -32,8 +35,11 @@ from collections.abc import Sequence
 
 from ponder.errors import PonderError
 from ponder.lm.base import GenRequest, GenResult, split_thinking
+from ponder.lm.fleet import CONNECT, UNANSWERED, Fleet, failure
 
-COOLDOWN_S = (1.0, 30.0)  # a dead server is retried after 1 s, doubling up to 30 s
+# A host that does not answer a connect within this many seconds is down; the answer itself may
+# take up to request_timeout_s (a long reasoning trace).
+CONNECT_TIMEOUT_S = 10.0
 
 
 class Malformed(Exception):
@@ -59,20 +65,6 @@ def normalise(content: str | None, reasoning: str | None) -> tuple[str, str | No
     return f"<think>\n{reasoning}\n</think>\n\n{answer.lstrip(chr(10))}", reasoning
 
 
-class _Server:
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-        self.client = None
-        self.inflight = 0
-        self.failures = 0
-        self.down_until = 0.0
-
-    def bench(self) -> None:
-        self.failures += 1
-        lo, hi = COOLDOWN_S
-        self.down_until = time.monotonic() + min(hi, lo * 2 ** (self.failures - 1))
-
-
 class OpenAILM:
     """A fleet of OpenAI-compatible servers serving one model."""
 
@@ -96,17 +88,20 @@ class OpenAILM:
             self._key = os.environ[api_key_env]
         self.name = model
         self.model = model
-        self.servers = [_Server(u) for u in base_urls]
+        self.fleet = Fleet(base_urls)
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
         self.timeout = request_timeout_s
         self.backoff = backoff_s
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._rr = 0
         self.stats = {"requests": 0, "retries": 0, "failed": 0}
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAILM(model={self.model!r}, servers={[s.url for s in self.servers]})"
+
+    @property
+    def servers(self):
+        return self.fleet.servers
 
     # ---------------------------------------------------------------- fleet
     def _clients_for_this_loop(self) -> None:
@@ -115,25 +110,17 @@ class OpenAILM:
             return
         import openai
 
+        timeout = openai.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT_S, self.timeout))
+        self.fleet = Fleet([s.url for s in self.servers])  # a new run: health starts afresh
         for s in self.servers:  # the client's connection pool belongs to one event loop
             s.client = openai.AsyncOpenAI(
                 base_url=s.url,
                 api_key=self._key,
                 max_retries=0,
-                timeout=self.timeout,
-                http_client=openai.DefaultAioHttpClient(timeout=self.timeout),
+                timeout=timeout,
+                http_client=openai.DefaultAioHttpClient(timeout=timeout),
             )
         self._loop = loop
-
-    async def _pick(self) -> _Server:
-        while True:
-            now = time.monotonic()
-            live = [s for s in self.servers if s.down_until <= now]
-            if live:
-                self._rr += 1
-                n = len(self.servers)
-                return min(live, key=lambda s: (s.inflight, (self.servers.index(s) - self._rr) % n))
-            await asyncio.sleep(max(0.01, min(s.down_until for s in self.servers) - now))
 
     # ---------------------------------------------------------------- one request
     @staticmethod
@@ -188,46 +175,57 @@ class OpenAILM:
         )
 
     async def agenerate(self, req: GenRequest) -> GenResult:
-        """One request with retries and fail-over; permanent errors come back as a failed row."""
+        """One request with retries and fail-over: an answer, a rejected request (finish
+        "error") or an unanswered one (`UNANSWERED`); PonderError when no request can work."""
         import openai
 
         self._clients_for_this_loop()
         self.stats["requests"] += 1
         body, last = self._body(req), ""
         for attempt in range(self.max_retries + 1):
-            server = await self._pick()
+            server = await self.fleet.pick()
             server.inflight += 1
+            sent_at = time.monotonic()
+            kind = ""
             try:
                 resp = await server.client.post(self.endpoint(req), body=body, cast_to=object)
-                result = self._parse(resp, req)
-                server.failures = 0
-                return result
+                server.ok()
+                return self._parse(resp, req)
             except (openai.BadRequestError, openai.UnprocessableEntityError) as e:
+                server.ok()
                 self.stats["failed"] += 1
-                return _failed(req, f"{e.status_code}: {_short(e)}")
+                return _failed(req, f"{e.status_code}: {_short(e)}", "error")
             except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
                 raise PonderError(
                     f"server {server.url}: {e.status_code} (check the API key)"
                 ) from None
             except openai.NotFoundError as e:
+                said = f": {_short(e)}" if _short(e) else ""
                 raise PonderError(
-                    f"server {server.url}: 404 for model {self.model!r}: {_short(e)}"
+                    f"server {server.url}: 404 (unknown model {self.model!r} or wrong URL path)"
+                    + said
                 ) from None
-            except openai.APIConnectionError as e:  # refused, reset, timed out: bench the server
-                server.bench()
-                last = f"{type(e).__name__} from {server.url}"
+            except openai.APIConnectionError as e:  # refused, unknown host, timed out, dropped
+                kind, words = failure(e, self.timeout)
+                self.fleet.failed(server, kind, words, sent_at)
+                if self.fleet.unreachable is not None:
+                    raise self.fleet.unreachable from None
+                last = f"{server.url}: {words}"
             except openai.APIStatusError as e:  # 429, 5xx, anything else the server may recover
-                last = f"{e.status_code}: {_short(e)}"
+                server.ok()
+                last = f"{server.url}: {e.status_code}: {_short(e)}"
             except (openai.APIResponseValidationError, Malformed, ValueError, TypeError) as e:
-                last = f"malformed response: {_short(e)}"
+                server.ok()
+                last = f"{server.url}: malformed response: {_short(e)}"
             finally:
                 server.inflight -= 1
             if attempt < self.max_retries:
                 self.stats["retries"] += 1
-                base, cap = self.backoff
-                await asyncio.sleep(random.uniform(0, min(cap, base * 2**attempt)))  # full jitter
+                if kind not in CONNECT:  # a benched server already waits out its cool-down
+                    base, cap = self.backoff
+                    await asyncio.sleep(random.uniform(0, min(cap, base * 2**attempt)))
         self.stats["failed"] += 1
-        return _failed(req, f"gave up after {self.max_retries + 1} attempts: {last}")
+        return _failed(req, f"{last} (gave up after {self.max_retries + 1} attempts)", UNANSWERED)
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
         """A batch, `max_concurrency` requests in flight, results in input order."""
@@ -239,9 +237,12 @@ class OpenAILM:
                 async with sem:
                     return await self.agenerate(r)
 
+            tasks = [asyncio.ensure_future(one(r)) for r in requests]
             try:
-                return list(await asyncio.gather(*(one(r) for r in requests)))
-            finally:
+                return list(await asyncio.gather(*tasks))
+            finally:  # on a fatal error, the others stop before the clients close
+                for t in tasks:
+                    t.cancel()
                 await self.aclose()
 
         return asyncio.run(run())
@@ -255,9 +256,9 @@ class OpenAILM:
 
 
 def _short(e: Exception) -> str:
-    msg = re.sub(r"^Error code: \d+ - ", "", str(getattr(e, "message", None) or e))
+    msg = re.sub(r"^Error code: \d+( - )?", "", str(getattr(e, "message", None) or e))
     return " ".join(msg.split())[:200]
 
 
-def _failed(req: GenRequest, reason: str) -> GenResult:
-    return GenResult(req.id, "", None, "error", 0, 0, reason)
+def _failed(req: GenRequest, reason: str, finish: str) -> GenResult:
+    return GenResult(req.id, "", None, finish, 0, 0, reason)

@@ -1,4 +1,5 @@
-"""Offline vLLM generation (`vllm.LLM.chat`), for teachers and students on local GPUs.
+"""Offline vLLM generation (`vllm.LLM.chat`, or `LLM.generate` for raw prompts), for teachers and
+students on local GPUs.
 
 vLLM is an optional dependency (`pip install ponder[gpu]`), imported only when this backend
 generates. The thinking toggle reaches the chat template as `chat_template_kwargs`
@@ -6,6 +7,11 @@ generates. The thinking toggle reaches the chat template as `chat_template_kwarg
 sampling settings travel per request as `SamplingParams`. `max_tokens` is always set (vLLM's own
 default is 16 new tokens) and so is the engine seed. Qwen3 writes its thinking inline, so the
 output is normalised like a server's inline `<think>…</think>` (openai_api.normalise).
+
+A request with `extra["raw_prompt"]` (a base model's few-shot text, evaluate/fewshot.py) goes to
+`LLM.generate` as that exact text, never through the chat template. Chat requests stop at the
+template's end-of-turn token (`stop_token_ids`: vLLM matches `stop` strings on detokenized text,
+which skips special tokens such as `<|im_end|>`); a request's `stop` strings become `stop`.
 """
 
 from __future__ import annotations
@@ -18,13 +24,17 @@ from ponder.lm.base import GenRequest, GenResult
 from ponder.lm.openai_api import normalise
 
 
-def sampling_kwargs(req: GenRequest) -> dict[str, Any]:
+def sampling_kwargs(req: GenRequest, stop_token_ids: list[int] | None = None) -> dict[str, Any]:
     """`SamplingParams` arguments of one request (temperature 0 is greedy in vLLM)."""
     kw: dict[str, Any] = {
         "temperature": req.temperature,
         "top_p": req.top_p if req.temperature > 0 else 1.0,
         "max_tokens": req.max_tokens,
     }
+    if req.stop:
+        kw["stop"] = list(req.stop)
+    if stop_token_ids:
+        kw["stop_token_ids"] = list(stop_token_ids)
     if req.seed is not None:
         kw["seed"] = req.seed
     for key in ("top_k", "min_p", "presence_penalty", "repetition_penalty"):
@@ -36,11 +46,12 @@ def sampling_kwargs(req: GenRequest) -> dict[str, Any]:
 def build_calls(
     requests: Sequence[GenRequest], base_kwargs: dict | None = None
 ) -> list[tuple[dict, list[int]]]:
-    """Group requests into `LLM.chat` calls: [(chat_template_kwargs, request indices)], one call
-    per thinking toggle, in first-seen order."""
+    """Group chat requests into `LLM.chat` calls: [(chat_template_kwargs, request indices)], one
+    call per thinking toggle, in first-seen order (raw-prompt requests are not chat calls)."""
     groups: dict[bool | None, list[int]] = {}
     for i, r in enumerate(requests):
-        groups.setdefault(r.thinking, []).append(i)
+        if r.extra.get("raw_prompt") is None:
+            groups.setdefault(r.thinking, []).append(i)
     calls = []
     for thinking, idx in groups.items():
         ctk = dict(base_kwargs or {})
@@ -92,12 +103,27 @@ class VLLMOfflineLM:
             self._sampling = self._sampling or vllm.SamplingParams
         return self._llm, self._sampling
 
+    def _end_of_turn_ids(self, llm) -> list[int]:
+        from ponder.lm.hf_local import end_of_turn
+
+        tok = llm.get_tokenizer()
+        eot = end_of_turn(tok)
+        return [] if eot is None else [tok.convert_tokens_to_ids(eot)]
+
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
         llm, make_params = self._engine()
         out: list[GenResult | None] = [None] * len(requests)
-        for ctk, idx in build_calls(requests, self.chat_template_kwargs):
+        raw = [i for i, r in enumerate(requests) if r.extra.get("raw_prompt") is not None]
+        if raw:  # base models' few-shot text: exactly that text, no chat template
+            params = [make_params(**sampling_kwargs(requests[i])) for i in raw]
+            prompts = [requests[i].extra["raw_prompt"] for i in raw]
+            for i, res in zip(raw, llm.generate(prompts, sampling_params=params, use_tqdm=False), strict=True):  # fmt: skip
+                out[i] = self._result(requests[i], res)
+        calls = build_calls(requests, self.chat_template_kwargs)
+        eot = self._end_of_turn_ids(llm) if calls else []
+        for ctk, idx in calls:
             convs = [requests[i].messages for i in idx]
-            params = [make_params(**sampling_kwargs(requests[i])) for i in idx]
+            params = [make_params(**sampling_kwargs(requests[i], eot)) for i in idx]
             results = llm.chat(
                 convs,
                 sampling_params=params,

@@ -11,8 +11,10 @@ judging use Eq. (6) at the mean lengths.
 
 from __future__ import annotations
 
+from typing import Annotated, Literal, get_args
+
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ponder import flops
 from ponder.resources import resource
@@ -48,17 +50,26 @@ DEFAULT_EVAL_TOKENS = {
 }
 
 
+Stage = Literal["generate", "train", "eval", "judge"]
+STAGES: tuple[str, ...] = get_args(Stage)
+# A share of peak: 0 would divide by zero, above 1 is faster than the hardware.
+MFU = Annotated[float, Field(gt=0, le=1)]
+# Mean tokens: positive, below 2**24 (config.stages.TOKENS_MAX).
+Length = Annotated[float, Field(gt=0, le=2**24)]
+
+
 class Assumptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     gpu: str = "H100 SXM, bf16 dense"
-    peak_flops: float = Field(989e12, gt=0)  # NVIDIA H100 SXM datasheet, bf16 without sparsity
+    # NVIDIA H100 SXM datasheet, bf16 without sparsity; at most 10^17 (100x a B200's bf16 peak).
+    peak_flops: float = Field(989e12, gt=0, le=1e17)
     # generate: Qwen3-235B-A22B in bf16, TP=8 on vLLM decodes ~830 output tok/s on 8xA100 (vllm
     # PR #17715: 797-828, 5k in/1k out; issue #20890: ~900 on 8xA800, batch 32, 1k/1k), i.e.
     # 2 x 22e9 active params x 830 / (8 x 312e12 A100 bf16 peak) = 1.5%, assumed to carry to H100.
     # 2 x active params per token is what --method exact counts; the paper's Eq. (5) has no FFN.
     # train: measured, train.runtime.MEASURED_TRAIN_MFU (docs/training.md). eval 5%, judge 10%:
     # assumptions (memory-bound decoding of small students; prefill-heavy judging).
-    mfu: dict[str, float] = Field(
+    mfu: dict[Stage, MFU] = Field(
         default_factory=lambda: {
             "generate": 0.015,
             "train": MEASURED_TRAIN_MFU,
@@ -67,19 +78,37 @@ class Assumptions(BaseModel):
         }
     )
     method: flops.Method = "paper"
-    lengths: dict[str, dict[str, float]] = Field(
+    lengths: dict[str, dict[Literal["prompt", "ift", "reasoning"], Length]] = Field(
         default_factory=lambda: {dom: dict(v) for dom, v in DEFAULT_LENGTHS.items()}
     )
-    length_cv: float = Field(0.8, ge=0)  # spread of answer lengths: E[l^2] = mean^2 (1 + cv^2)
-    chat_overhead: int = 10  # chat-template tokens around each training sample
-    eval_prompt_tokens: int = 250  # Table 4 instruction + question (+ options); x4 when 3-shot
-    judge_prompt_tokens: int = (
-        1400  # Table 5 prompt + question + truth + the answer's last 4k chars
-    )
-    judge_gen_tokens: int = 400
+    # spread of answer lengths: E[l^2] = mean^2 (1 + cv^2)
+    length_cv: float = Field(0.8, ge=0, le=10)
+    chat_overhead: int = Field(10, ge=0, le=2**24)  # chat-template tokens around each sample
+    # Table 4 instruction + question (+ options); x4 when 3-shot
+    eval_prompt_tokens: int = Field(250, gt=0, le=2**24)
+    # Table 5 prompt + question + truth + the answer's last 4k chars
+    judge_prompt_tokens: int = Field(1400, gt=0, le=2**24)
+    judge_gen_tokens: int = Field(400, gt=0, le=2**24)
     # Appendix B picks each peak LR from 6 candidates per student and format; set to 5 to count
     # the other 5 candidates as full general-domain IFT and reasoning runs.
-    lr_search_extra_runs: int = Field(0, ge=0)
+    lr_search_extra_runs: int = Field(0, ge=0, le=100)
+
+    @field_validator("mfu")
+    @classmethod
+    def _every_stage(cls, v: dict[str, float]) -> dict[str, float]:
+        missing = [s for s in STAGES if s not in v]
+        if missing:
+            raise ValueError(f"no MFU for stage {missing[0]!r}")
+        return v
+
+    @field_validator("lengths")
+    @classmethod
+    def _three_lengths(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for dom, parts in v.items():
+            missing = [p for p in ("prompt", "ift", "reasoning") if p not in parts]
+            if missing:
+                raise ValueError(f"{dom}: no {missing[0]!r} length (give prompt, ift, reasoning)")
+        return v
 
 
 def _benchmark_meta(name: str) -> tuple[str, str, int]:
@@ -113,6 +142,9 @@ def _length_stats(cfg, rd: RunDir | None, a: Assumptions) -> dict[str, dict]:
             import pandas as pd
 
             df = pd.read_parquet(pairs, columns=["ift_tokens", "reasoning_tokens"])
+            if df.empty:  # no measured lengths: the assumed ones stand (a mean of none is NaN)
+                out[dom] = stats
+                continue
             n = float(len(df))
             stats.update(n=n, source=str(pairs))
             for style in ("ift", "reasoning"):
@@ -126,19 +158,7 @@ def _hours(f: float, stage: str, a: Assumptions) -> float:
     return f / (a.peak_flops * a.mfu[stage]) / 3600
 
 
-def estimate(cfg, rd: RunDir | None = None, a: Assumptions | None = None) -> dict:
-    """GPU-hours by stage for a study: {'gpu_hours', 'stages': [rows], 'assumptions', ...}."""
-    from ponder.pipeline.plan import student_dims
-    from ponder.records import model_runs
-
-    a = a or Assumptions()
-    m = a.method
-    stats = _length_stats(cfg, rd, a)
-    teacher = flops.resolve_model(cfg.teacher.model) if cfg.teacher.backend != "scripted" else None
-    rows: dict[str, dict] = {k: {"stage": k, "steps": 0, "flops": 0.0} for k in a.mfu}
-
-    runs = model_runs(cfg)
-    used = sorted({d for r in runs for d, _ in r.phases})
+def _generate_flops(rows: dict, stats: dict, used: list[str], teacher, m: str) -> None:
     for dom in used:
         s = stats[dom]
         if teacher is not None:  # Eq. (6), both answers of every prompt
@@ -148,22 +168,37 @@ def estimate(cfg, rd: RunDir | None = None, a: Assumptions | None = None) -> dic
             rows["generate"]["flops"] += s["n"] * per
         rows["generate"]["steps"] += 1
 
-    def train_flops_run(student: str, dom: str, rho: float) -> float:
-        coef_a, coef_b = flops.forward_coefficients(student_dims(cfg, student), m)
-        s = stats[dom]  # X_rho: a rho share of prompts with reasoning answers (expected sums)
-        sum1 = (1 - rho) * s["ift"][0] + rho * s["reasoning"][0]
-        sum2 = (1 - rho) * s["ift"][1] + rho * s["reasoning"][1]
-        return 3 * (coef_a * sum1 + coef_b * sum2) * cfg.train.epochs
 
+def _train_run_flops(cfg, s: dict, student: str, rho: float, m: str) -> float:
+    """One training run on a domain's X_rho: a rho share of prompts with reasoning answers
+    (expected sums of l and l^2 over its sequences)."""
+    from ponder.pipeline.plan import student_dims
+
+    coef_a, coef_b = flops.forward_coefficients(student_dims(cfg, student), m)
+    sum1 = (1 - rho) * s["ift"][0] + rho * s["reasoning"][0]
+    sum2 = (1 - rho) * s["ift"][1] + rho * s["reasoning"][1]
+    return 3 * (coef_a * sum1 + coef_b * sum2) * cfg.train.epochs
+
+
+def _train_flops(cfg, rows: dict, runs, stats: dict, used: list[str], a: Assumptions) -> None:
     for r in runs:
-        rows["train"]["flops"] += train_flops_run(r.student, r.domain, r.ratio)
+        rows["train"]["flops"] += _train_run_flops(
+            cfg, stats[r.domain], r.student, r.ratio, a.method
+        )
         rows["train"]["steps"] += 1
     for student in sorted({r.student for r in runs}) if a.lr_search_extra_runs else []:
-        dom = "general" if "general" in used else used[0]
+        s = stats["general" if "general" in used else used[0]]
         for rho in (0.0, 1.0):
-            rows["train"]["flops"] += a.lr_search_extra_runs * train_flops_run(student, dom, rho)
+            extra = a.lr_search_extra_runs * _train_run_flops(cfg, s, student, rho, a.method)
+            rows["train"]["flops"] += extra
             rows["train"]["steps"] += a.lr_search_extra_runs
 
+
+def _eval_flops(cfg, rows: dict, runs, teacher, a: Assumptions) -> None:
+    """Eq. (6) per benchmark item for every evaluated model, and for every judge of each."""
+    from ponder.pipeline.plan import student_dims
+
+    m = a.method
     evaluated = [(student_dims(cfg, r.student), r.ratio, 1) for r in runs]
     if cfg.eval.include_teacher and teacher is not None:
         evaluated.append((teacher, 1.0, 1))
@@ -175,36 +210,45 @@ def estimate(cfg, rd: RunDir | None = None, a: Assumptions | None = None) -> dic
         fam, fmt, items = _benchmark_meta(bench)
         ift_len, rea_len = DEFAULT_EVAL_TOKENS.get((fam, fmt), (300, 2500))
         for dims, rho, shots in evaluated:
-            gen = (1 - rho) * ift_len + rho * rea_len
-            gen = min(gen, cfg.eval.max_new_tokens)
-            rows["eval"]["flops"] += items * flops.infer_flops(
-                dims, a.eval_prompt_tokens * shots, gen, m
-            )
+            gen = min((1 - rho) * ift_len + rho * rea_len, cfg.eval.max_new_tokens)
+            prompt = a.eval_prompt_tokens * shots
+            rows["eval"]["flops"] += items * flops.infer_flops(dims, prompt, gen, m)
             rows["eval"]["steps"] += 1
             for j in judges:
                 rows["judge"]["flops"] += items * flops.infer_flops(
                     j, a.judge_prompt_tokens, a.judge_gen_tokens, m
                 )
             rows["judge"]["steps"] += 1 if judges else 0
+
+
+def estimate(cfg, rd: RunDir | None = None, a: Assumptions | None = None) -> dict:
+    """GPU-hours by stage for a study: {'gpu_hours', 'stages': [rows], 'assumptions', ...}."""
+    from ponder.records import model_runs
+
+    a = a or Assumptions()
+    stats = _length_stats(cfg, rd, a)
+    teacher = flops.resolve_model(cfg.teacher.model) if cfg.teacher.backend != "scripted" else None
+    rows: dict[str, dict] = {k: {"stage": k, "steps": 0, "flops": 0.0} for k in STAGES}
+    runs = model_runs(cfg)
+    used = sorted({d for r in runs for d, _ in r.phases})
+    _generate_flops(rows, stats, used, teacher, a.method)
+    _train_flops(cfg, rows, runs, stats, used, a)
+    _eval_flops(cfg, rows, runs, teacher, a)
     stages = []
     for stage, row in rows.items():
         row["mfu"] = a.mfu[stage]
         row["gpu_hours"] = _hours(row["flops"], stage, a)
         stages.append(row)
+    lengths = {
+        d: {"n": s["n"], "source": s["source"], "prompt": s["prompt"], "ift": s["ift"][2],
+            "reasoning": s["reasoning"][2]}
+        for d, s in stats.items()
+    }  # fmt: skip
     return {
         "study": cfg.name,
         "gpu_hours": sum(r["gpu_hours"] for r in stages),
         "flops": sum(r["flops"] for r in stages),
         "stages": stages,
-        "lengths": {
-            d: {
-                "n": s["n"],
-                "source": s["source"],
-                "prompt": s["prompt"],
-                "ift": s["ift"][2],
-                "reasoning": s["reasoning"][2],
-            }
-            for d, s in stats.items()
-        },  # fmt: skip
+        "lengths": lengths,
         "assumptions": a.model_dump(),
     }

@@ -149,6 +149,8 @@ def _train_resources(cfg, cluster: ClusterConfig, student: str) -> Resources:
     act = tokens * (2 * dims.hidden_size * dims.num_hidden_layers + 4 * dims.vocab_size)
     mem = (16 * params_b * 1e9 / gpus + act) / GiB + 2.0  # + CUDA context and buffers
     config = next(f for limit, f in sorted(cluster.accelerate_configs) if params_b <= limit)
+    if gpus == 1:  # one device: the step runs in the array task's own process
+        return Resources(gpus=1, gpu_mem_gb=round(mem, 1))
     return Resources(gpus=gpus, nodes=max(1, math.ceil(gpus / cluster.gpus_per_node)),
                      gpu_mem_gb=round(mem, 1), launcher="accelerate",
                      accelerate_config=config)  # fmt: skip
@@ -215,6 +217,8 @@ def _shards(s: Step, n: int) -> list[Step]:
 def _resources(cfg, cluster: ClusterConfig, s: Step) -> Resources:
     if s.kind is StepKind.GENERATE:
         if s.depends_on:  # the merge step only concatenates shard files
+            return Resources()
+        if cfg.domains[s.domain].source.kind == "paired":  # released answers: read, no teacher
             return Resources()
         return _server_resources(cfg, cluster, cfg.teacher.model, cfg.teacher.backend)
     if s.kind is StepKind.TRAIN:

@@ -52,8 +52,8 @@ def _jobs(steps: list[PlannedStep]) -> list[dict]:
 
 
 def _template_for(stage: str, res: Resources) -> str:
-    if stage.startswith("train"):
-        return "train"
+    if stage.startswith("train"):  # multi-GPU training through accelerate launch, else one device
+        return "train" if res.launcher == "accelerate" else "gpu"
     if res.server and stage in ("generate", "eval"):
         return "teacher"  # serves the teacher on the task's node
     return STAGE_TEMPLATE.get(stage, "gpu" if res.gpus else "cpu")

@@ -64,7 +64,8 @@ def _generate(ctx: Context, step: Step) -> dict:
 def _tokenizer(ctx: Context, step: Step) -> dict:
     from ponder.tiny.students import tokenizer_for_study
 
-    tok = tokenizer_for_study(ctx.cfg, [ctx.rd.pairs(d) for d in ctx.cfg.domains])
+    pairs = [ctx.rd.pairs(ctx.steps[d].domain) for d in step.depends_on]  # non-world domains
+    tok = tokenizer_for_study(ctx.cfg, pairs)
     tok.save_pretrained(ctx.rd.tokenizer())
     return {"vocab_size": len(tok)}
 

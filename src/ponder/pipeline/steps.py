@@ -48,7 +48,8 @@ STAGE_KINDS: dict[str, tuple[StepKind, ...]] = {
 # (The teacher backend is transport too: one model served by vLLM offline or by a vLLM server.)
 TEACHER_TRANSPORT = {
     "backend", "base_urls", "api_key_env", "max_concurrency", "max_retries", "request_timeout_s",
-    "tensor_parallel_size", "shard_size", "client_processes", "flops_model",
+    "tensor_parallel_size", "shard_size", "client_processes", "flops_model", "commit_every_s",
+    "max_failed_share",
 }  # fmt: skip
 EVAL_TRANSPORT = {"batch_size", "data_dir"}
 PAIRS_FORMAT = 1  # bump when the pairs row format changes, so old pairs are regenerated
@@ -149,7 +150,8 @@ def _prepare(b: _Builder, runs: list[ModelRun]) -> None:
     if any(cfg.student(s).init == "scratch" for s, _ in inits):
         own = {"world": cfg.world.model_dump(mode="json"),
                "vocab": max(s.vocab_size for s in cfg.students)}  # fmt: skip
-        deps = [f"generate:{d}" for d in domains]
+        # trained on the world's own text, plus the pairs of domains with other sources
+        deps = [f"generate:{d}" for d in domains if cfg.domains[d].source.kind != "world"]
         b.add(Step("tokenizer", StepKind.TOKENIZER, deps,
                    str(lay.tokenizer() / "tokenizer.json")), own)  # fmt: skip
     for name, seed in inits:
@@ -209,9 +211,9 @@ def expand(cfg: StudyConfig) -> list[Step]:
     _evaluate(b)
     final = [s.id for s in b.steps.values() if s.kind in (StepKind.EVAL, StepKind.JUDGE)]
     b.add(Step("results", StepKind.RESULTS, final, str(b.layout.results())), {})
-    if cfg.report:
+    if cfg.report.enabled:
         b.add(Step("report", StepKind.REPORT, ["results"], str(b.layout.report_index())),
-              {"report": cfg.report})  # fmt: skip
+              {"report": cfg.report.model_dump()})  # fmt: skip
     return list(b.steps.values())
 
 

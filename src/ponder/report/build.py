@@ -1,10 +1,11 @@
-"""Assemble a study's report: every analysis, its PNG figures, `index.html`, `report.md`.
+"""Assemble a study's report: every registry entry's analysis, its PNG figures, `index.html`,
+`report.md` and `numbers.json`.
 
-`build_report(run_dir)` reads `results.parquet` (and `evals/`, `study.yaml`, `manifest.json` when
-present), runs the paper's analyses in its order, draws their figures beside the page, and writes
-a self-contained `report/index.html` (inline CSS, relative PNG links, no network request), a short
-`report/report.md` and `report/numbers.json` (the readings, fits and headline numbers).
-Model outputs are escaped by Jinja2's autoescape.
+`build_report(run_dir, metric)` reads `results.parquet` (and `evals/`, `judgements/`, `study.yaml`,
+`manifest.json` when present), runs the entries of `report.registry` in order, draws their
+figures beside the page, and writes a self-contained `report/index.html` (inline CSS, relative
+PNG links, no network request), a short `report/report.md` and `report/numbers.json` (readings,
+metrics, fits and the shown tables). Model outputs are escaped by Jinja2's autoescape.
 """
 
 from __future__ import annotations
@@ -19,11 +20,8 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from ponder.report import analyses as A
-from ponder.report import efficiency as E
-from ponder.report.analyses import Analysis
-from ponder.report.figures import draw
-from ponder.report.judges import judge_agreement
+from ponder.report import registry
+from ponder.report.data import Analysis, ReportData, endpoints, primary_domain
 from ponder.rundir import (
     RunDir,
     atomic_write_json,
@@ -32,18 +30,8 @@ from ponder.rundir import (
     write_manifest,
 )
 
-TABLE_KEYS = ("headline", "fig1", "judges")  # analyses whose table is shown and saved
+TABLE_KEYS = {e.key for e in registry.ENTRIES if e.show_table}
 QUOTE_CHARS = 1200  # long reasoning traces are cut in the page; the evals keep them whole
-
-
-def run_analyses(df: pd.DataFrame, rd: RunDir) -> list[Analysis]:
-    """All analyses in the paper's order; each either has a reading or a reason it was skipped."""
-    return [
-        E.headline(df), A.task_sensitivity(df), A.mono_phasic(df), A.seq_vs_mixed(df),
-        A.ratio_gap(df), A.domain_adaptation(df), E.train_pareto(df), E.infer_pareto(df),
-        A.length_by_correctness(df), E.early_stopping(df, rd), E.infer_scaling(df),
-        judge_agreement(rd),
-    ]  # fmt: skip
 
 
 def _fmt(v: object) -> str:
@@ -58,12 +46,13 @@ def _tables(a: Analysis) -> list[dict]:
     """The numbers a reader wants beside a figure: headline, Fig. 1 points, fit parameters."""
     out = []
     if a.key in TABLE_KEYS and a.table is not None:
-        out.append(dict(caption="values", header=list(a.table.columns),
-                        rows=[[_fmt(v) for v in r] for r in a.table.itertuples(index=False)]))  # fmt: skip
+        t = a.table.drop(columns=[c for c in ("seed_values", "models") if c in a.table.columns])
+        out.append(dict(caption="values", header=list(t.columns),
+                        rows=[[_fmt(v) for v in r] for r in t.itertuples(index=False)]))  # fmt: skip
     if a.fits:
         f = pd.DataFrame(a.fits)
         cap = ("saturating fit f(x)=α+β(1−exp(−γx^δ)) by MAE (Appendix E); cap = teacher "
-               "accuracy bound on α+β" if a.key == "fig7" else "log-linear fit y=αx^β")  # fmt: skip
+               "accuracy bound on α+β" if a.key in ("fig7", "fig11") else "log-linear fit y=αx^β")  # fmt: skip
         out.append(dict(caption=cap, header=list(f.columns),
                         rows=[[_fmt(v) for v in r] for r in f.itertuples(index=False)]))  # fmt: skip
     return out
@@ -75,15 +64,16 @@ def _examples(analyses: list[Analysis], df: pd.DataFrame, rd: RunDir) -> list[di
     if fig1.skipped:
         return []
     top = fig1.table.iloc[0]
-    rows = A.endpoints(df, A.primary_domain(df))
+    rows = endpoints(df, primary_domain(df))
     rows = rows[(rows["benchmark"] == top["benchmark"]) & (rows["student"] == top["student"])]
+    rows = rows.sort_values("seed").drop_duplicates("fmt")  # one seed's answers per format
     evs = {}
     for _, r in rows.iterrows():
-        path = rd.eval(r["models"][0], top["benchmark"])
+        path = rd.eval(r["model"], top["benchmark"])
         if path.exists():
             ev = pd.read_parquet(path)
             if {"id", "response", "correct"} <= set(ev.columns) and len(ev):
-                evs[(r["fmt"], r["models"][0])] = ev.set_index("id")
+                evs[(r["fmt"], r["model"])] = ev.set_index("id")
     if not evs:
         return []
     common = sorted(set.intersection(*(set(ev.index) for ev in evs.values())))
@@ -137,31 +127,38 @@ def _markdown(analyses: list[Analysis], name: str) -> str:
     for a in analyses:
         lines.append(f"## {a.title} ({a.paper})")
         lines.append(f"Skipped: {a.skipped}." if a.skipped else a.reading)
+        if a.metric and not a.skipped:
+            lines.append(f"Score: {a.metric}.")
         lines += [f"![{a.paper}]({f})" for f in a.figures] + [""]
     return "\n".join(lines)
 
 
-def _numbers(analyses: list[Analysis]) -> dict:
+def _numbers(analyses: list[Analysis], data: ReportData) -> dict:
     def records(t: pd.DataFrame | None) -> list[dict] | None:
         if t is None:
             return None
+        t = t.drop(columns=[c for c in ("seed_values", "models") if c in t.columns])
         return json.loads(t.to_json(orient="records", double_precision=10))
 
-    return {
+    out = {
         a.key: dict(
             title=a.title,
             paper=a.paper,
             skipped=a.skipped,
             reading=a.reading,
+            metric=a.metric,
             fits=a.fits,
             figures=a.figures,
-            table=records(a.table) if a.key in TABLE_KEYS else None,
+            table=records(a.table),
         )  # fmt: skip
         for a in analyses
     }
+    out["_metric"] = {"requested": data.requested, "per_benchmark": data.metrics}
+    return out
 
 
-def _page(df: pd.DataFrame, analyses: list[Analysis], rd: RunDir) -> str:
+def _page(data: ReportData, analyses: list[Analysis]) -> str:
+    df, rd = data.df, data.rd
     study_yaml = rd.study_yaml()
     prov, stages = _provenance(rd)
     env = jinja2.Environment(
@@ -170,37 +167,41 @@ def _page(df: pd.DataFrame, analyses: list[Analysis], rd: RunDir) -> str:
     )  # fmt: skip
     return env.get_template("report.html.j2").render(
         study_name=rd.root.name, code_version=code_version(), n_rows=len(df),
-        n_models=sum(len(m) for m in df.drop_duplicates(A.CONFIG)["models"]),
-        n_benchmarks=df["benchmark"].nunique(),
+        n_models=df["model"].nunique(), n_benchmarks=df["benchmark"].nunique(),
+        seeds=data.max_seeds(), metric=data.requested,
+        judged=sorted(b for b, m in data.metrics.items() if m == "judge"),
         analyses=[dict(key=a.key, title=a.title, paper=a.paper, skipped=a.skipped,
-                       reading=a.reading, figures=a.figures, tables=_tables(a))
+                       reading=a.reading, metric=a.metric, figures=a.figures, tables=_tables(a))
                   for a in analyses],
-        examples=_examples(analyses, df, rd), provenance=prov, stages=stages,
+        examples=_examples(analyses, data.core, rd), provenance=prov, stages=stages,
         study_yaml=study_yaml.read_text(encoding="utf-8") if study_yaml.exists() else "",
     )  # fmt: skip
 
 
-def build_report(run_dir: Path) -> Path:
+def build_report(run_dir: Path, metric: str | None = None) -> Path:
     """Draw every analysis the study supports into RUN_DIR/report/; return index.html's path.
 
+    `metric` (auto | judge | rule) defaults to `report.metric` of the run's study.yaml, else auto.
     Idempotent: rebuilding overwrites every file atomically and removes figures of analyses
     that no longer apply.
     """
     started = time.time()
-    rd = RunDir(run_dir)
-    df = A.load_results(rd.root)
+    data = ReportData(Path(run_dir), metric)
+    rd = data.rd
     out = rd.report_dir()
     out.mkdir(parents=True, exist_ok=True)
-    analyses = run_analyses(df, rd)
-    for a in analyses:
-        a.figures = draw(a, out)
+    analyses = []
+    for entry in registry.ENTRIES:
+        a = registry.run(entry, data)
+        a.figures = registry.draw(entry, a, out)
+        analyses.append(a)
     keep = {f for a in analyses for f in a.figures}
     for stale in out.glob("*.png"):
         if stale.name not in keep:
             stale.unlink()
-    index = atomic_write_text(rd.report_index(), _page(df, analyses, rd))
+    index = atomic_write_text(rd.report_index(), _page(data, analyses))
     atomic_write_text(out / "report.md", _markdown(analyses, rd.root.name))
-    atomic_write_json(out / "numbers.json", _numbers(analyses))
+    atomic_write_json(out / "numbers.json", _numbers(analyses, data))
     digest = hashlib.sha256(rd.results().read_bytes()).hexdigest()[:16]
     write_manifest(index, started, results_sha256=digest, figures=sorted(keep))
     return index

@@ -5,18 +5,17 @@ from __future__ import annotations
 import pandas as pd
 
 from ponder.evaluate.stats import disagreement_table, fleiss_kappa, judge_mae
-from ponder.report.analyses import Analysis, skip
-from ponder.rundir import RunDir
+from ponder.report.data import Analysis, ReportData, skip
 
 
-def judge_agreement(rd: RunDir) -> Analysis:
+def judge_agreement(data: ReportData) -> Analysis:
     """The report's judge section (Appendix D.3) from `judgements/<model>/<benchmark>.parquet`:
     per benchmark the panel's Fleiss κ and the rule scorer vs judge-majority agreement, pooled
     over every judged model; the pairwise judge MAE over benchmarks in the reading."""
-    key, title, paper = "judges", "Judge agreement", "App. D.3"
+    rd = data.rd
     files = rd.judgement_files()
     if not files:
-        return skip(key, title, paper, "no judgements (judge.enabled is off)")
+        return skip("no judgements (judge.enabled is off)")
     rows, verdicts = [], {}
     word = {"yes": True, "no": False}
     for bench in sorted({f.stem for f in files}):
@@ -45,4 +44,4 @@ def judge_agreement(rd: RunDir) -> Analysis:
         f"{pairs or 'one judge'}"
         + (f" (median {mae['median']:.1f}; the paper: 0.9, 1.0, 1.8, median 1.2)." if mae else ".")
     )
-    return Analysis(key, title, paper, reading=reading, table=table)
+    return Analysis(reading, table=table, metric="rule scorer vs judge-panel majority")

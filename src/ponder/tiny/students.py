@@ -132,18 +132,17 @@ def init_student(student: StudentConfig, tokenizer, out_dir: Path, seed: int = 0
 
 
 def tokenizer_for_study(cfg: StudyConfig, pairs: list[Path]):
-    """The scratch students' shared tokenizer, trained on the world's text and, for other prompt
-    sources, on up to 20,000 rows of each domain's pairs (prompts and both answers)."""
+    """The scratch students' shared tokenizer, trained on the world's text and on up to 20,000
+    rows of each given pairs file (prompts and both answers: domains with other sources)."""
     import pandas as pd
 
     from ponder.tiny import world
 
     texts = world.corpus(cfg.world.seed)
+    for path in pairs:
+        df = pd.read_parquet(path, columns=["prompt", "ift", "reasoning"]).head(20_000)
+        texts += [t for col in df.columns for t in df[col].astype(str)]
     uses_world = any(d.source.kind == "world" for d in cfg.domains.values())
-    for dom, path in zip(cfg.domains.values(), pairs, strict=True):
-        if dom.source.kind != "world" and path.exists():
-            df = pd.read_parquet(path, columns=["prompt", "ift", "reasoning"]).head(20_000)
-            texts += [t for col in df.columns for t in df[col].astype(str)]
     vocab = max(s.vocab_size for s in cfg.students)
     return build_tokenizer(texts, vocab, world.INSTRUCTION_PHRASES if uses_world else ())
 
