@@ -229,14 +229,9 @@ class TrainConfig(Strict):
     # packed 256-token windows: 1.3x tokens/s after ~45 s of compiling). Pays off with packing,
     # whose windows give every forward the same shape; padded rows change shape every step.
     compile: bool = False
-    # Liger's fused Triton kernels (RMSNorm, SwiGLU, RoPE, LM head + cross-entropy): GPU only,
-    # `pip install 'ponder[gpu]'` (runtime.apply_liger)
-    liger: bool = False
-    # Shard the student with FSDP2 (train/sharding.py) under torchrun; an accelerate FSDP launch
-    # (launch/fsdp.yaml) turns it on by itself
-    fsdp: bool = False
-    # Processes that tokenise a mix into its token store once (train/tokens.py); 0: one per CPU
-    # core, at most 16
+    liger: bool = False  # Liger's fused Triton kernels, GPU only (runtime.apply_liger)
+    fsdp: bool = False  # FSDP2 under torchrun (train/sharding.py); fsdp.yaml turns it on too
+    # processes that build a mix's token store (train/tokens.py); 0: one per core, at most 16
     tokenize_procs: int = Field(0, ge=0, le=4096)
     save_every: int = Field(0, ge=0, le=COUNT_MAX)  # steps between checkpoints (0: end only)
     seed: Seed = 0
