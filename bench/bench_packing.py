@@ -13,7 +13,7 @@ fraction of the computed token slots, steady-state useful tokens/s (per-step clo
 train_log.jsonl, first 3 and last step excluded) and achieved FLOP/s (Appendix C `exact` FLOPs of
 those tokens ÷ their seconds) against the machine's fp32 matmul peak, timed in the same run.
 
-    python benchmarks/bench_packing.py [--examples 2000] [--window 256] [--threads 2]
+    python bench/bench_packing.py [--examples 2000] [--window 256] [--threads 2]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from transformers import AutoTokenizer
 
 from _tiny_world_data import setup
 from ponder.config import TrainConfig
+from ponder.train.batching import encode
 from ponder.train.loop import prepare_steps, train_phase
 
 
@@ -86,7 +87,7 @@ def main() -> None:
     arms = [(d, m, False) for d in data for m in ("padded", "packed")] + [("tiny", "packed", True)]
     results = {}
     for name, mode, compiled in arms:
-        enc, _ = prepare_steps(tokenizer, data[name], base)
+        enc, _ = prepare_steps(encode(tokenizer, data[name], base.max_seq_len), base)
         # Padded rows hold one example each: give them the tokens of the packed micro-batch
         # (16 windows), since CPU throughput depends strongly on forward size.
         rows = max(1, round(16 * args.window / enc.lengths.mean()))

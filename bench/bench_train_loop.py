@@ -7,7 +7,7 @@ gradient clipping; only the loop differs. The hand loop is what one writes from 
 tokens/s of each (non-pad tokens / loop seconds) and their ratio (target ≥ 0.90). The two are
 interleaved `--repeats` times and the best of each kept, because the machine is shared.
 
-    python benchmarks/bench_train_loop.py [--examples 3000] [--repeats 2] [--threads 2]
+    python bench/bench_train_loop.py [--examples 3000] [--repeats 2] [--threads 2]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from _tiny_world_data import setup
 from ponder.config import TrainConfig
-from ponder.train.batching import collate
+from ponder.train.batching import collate, encode
 from ponder.train.loop import prepare_steps, train_phase
 
 
@@ -64,7 +64,7 @@ def main() -> None:
         global_batch_tokens=8192, micro_batch_size=48, max_seq_len=512, threads=args.threads
     )
     tok = AutoTokenizer.from_pretrained(init)
-    enc, steps = prepare_steps(tok, examples, cfg)
+    enc, steps = prepare_steps(encode(tok, examples, cfg.max_seq_len), cfg)
     print(
         f"student: {params / 1e6:.2f}M params; {len(examples)} examples, {enc.lengths.sum()} "
         f"tokens, {len(steps)} steps of ~{cfg.global_batch_tokens} tokens; "

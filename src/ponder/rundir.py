@@ -56,6 +56,10 @@ class RunDir:
     def mix(self, domain: str, ratio: float, schedule: str, seed: int) -> Path:
         return self.root / "mixes" / f"{domain}-r{fmt_ratio(ratio)}-{schedule}-s{seed}.parquet"
 
+    def mix_tokens(self, mix: Path) -> Path:
+        """Token stores of a mix, one folder per tokenizer, beside it (train/tokens.py)."""
+        return Path(mix).with_name(Path(mix).stem + ".tokens")
+
     def tokenizer(self) -> Path:
         return self.root / "students" / "tokenizer"
 

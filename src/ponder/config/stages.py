@@ -229,6 +229,10 @@ class TrainConfig(Strict):
     # packed 256-token windows: 1.3x tokens/s after ~45 s of compiling). Pays off with packing,
     # whose windows give every forward the same shape; padded rows change shape every step.
     compile: bool = False
+    liger: bool = False  # Liger's fused Triton kernels, GPU only (runtime.apply_liger)
+    fsdp: bool = False  # FSDP2 under torchrun (train/sharding.py); fsdp.yaml turns it on too
+    # processes that build a mix's token store (train/tokens.py); 0: one per core, at most 16
+    tokenize_procs: int = Field(0, ge=0, le=4096)
     save_every: int = Field(0, ge=0, le=COUNT_MAX)  # steps between checkpoints (0: end only)
     seed: Seed = 0
     threads: int | None = Field(None, gt=0, le=4096)  # torch CPU threads

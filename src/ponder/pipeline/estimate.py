@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ponder import flops
 from ponder.resources import resource
 from ponder.rundir import RunDir
+from ponder.train.runtime import MEASURED_TRAIN_MFU
 
 # Bytes per token of the teacher's vocabulary (Qwen2/Qwen3 BPE, 151,643 merges: `qwen.tiktoken` in
 # PyPI `dashscope`), measured with tiktoken and Qwen's split pattern (docs/cluster.md, "Estimate").
@@ -66,10 +67,15 @@ class Assumptions(BaseModel):
     # PR #17715: 797-828, 5k in/1k out; issue #20890: ~900 on 8xA800, batch 32, 1k/1k), i.e.
     # 2 x 22e9 active params x 830 / (8 x 312e12 A100 bf16 peak) = 1.5%, assumed to carry to H100.
     # 2 x active params per token is what --method exact counts; the paper's Eq. (5) has no FFN.
-    # train 30%, eval 5%, judge 10%: assumptions (16k packed DeepSpeed training; memory-bound
-    # decoding of small students; prefill-heavy judging), no public measurement found.
+    # train: measured, train.runtime.MEASURED_TRAIN_MFU (docs/training.md). eval 5%, judge 10%:
+    # assumptions (memory-bound decoding of small students; prefill-heavy judging).
     mfu: dict[Stage, MFU] = Field(
-        default_factory=lambda: {"generate": 0.015, "train": 0.30, "eval": 0.05, "judge": 0.10}
+        default_factory=lambda: {
+            "generate": 0.015,
+            "train": MEASURED_TRAIN_MFU,
+            "eval": 0.05,
+            "judge": 0.10,
+        }
     )
     method: flops.Method = "paper"
     lengths: dict[str, dict[Literal["prompt", "ift", "reasoning"], Length]] = Field(

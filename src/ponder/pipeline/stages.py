@@ -104,23 +104,21 @@ def _mix(ctx: Context, step: Step) -> dict:
 
 
 def _train(ctx: Context, step: Step) -> dict:
-    import pandas as pd
-
     from ponder.pipeline.steps import init_seed
     from ponder.train.loop import train_phase
-    from ponder.train.mix import examples_from_frame, mix_format
+    from ponder.train.mix import mix_format
     from ponder.train.schedule import default_lr
 
     r, cfg, rd = step.run, ctx.cfg, ctx.rd
     seed = init_seed(cfg, r.student, r.seed)
     init_dir = rd.model(r.parent) if r.parent else student_init_dir(rd, r.student, seed)
-    examples = examples_from_frame(pd.read_parquet(rd.root / ctx.steps[step.mix].artifact))
+    mix = rd.root / ctx.steps[step.mix].artifact  # every rank maps its token store, never the text
     params = json.loads(rd.student_record(r.student, seed).read_text())["params"]
     student = cfg.student(r.student)
     lr = default_lr(params, mix_format(r.ratio), dict(student.lr), cfg.train.lr)
-    summary = train_phase(init_dir, examples, rd.model(r.model), cfg.train, lr=lr,
+    summary = train_phase(init_dir, mix, rd.model(r.model), cfg.train, lr=lr,
                           seed=cfg.train.seed + effective_seed(cfg, r.seed),
-                          progress=ctx.progress)  # fmt: skip
+                          progress=ctx.progress, cache=rd.mix_tokens(mix))  # fmt: skip
     return {k: v for k, v in summary.items() if isinstance(v, int | float | str)}
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -36,20 +37,49 @@ PACK_LOOKAHEAD = 2  # steps of examples the packer chooses from (examples move â
 
 @dataclass
 class Encoded:
-    """Token ids of all examples, flat, with offsets (one int32 array beats 30k Python lists)."""
+    """Token ids of examples, flat, with an index (one int32 array beats 30k Python lists).
+
+    `ids` is an in-memory array or a `np.memmap` of a token store (train/tokens.py); example i is
+    `ids[starts[i] : starts[i] + lengths[i]]`, so a view (epochs, a token cap) only re-indexes.
+    """
 
     ids: np.ndarray
-    offsets: np.ndarray  # example i is ids[offsets[i]:offsets[i+1]]
+    starts: np.ndarray  # int64
+    lengths: np.ndarray  # int64, after truncation to max_seq_len
     n_prompt: np.ndarray  # prompt tokens of each example (label -100)
-    truncated: int = 0
+    cut: np.ndarray | None = None  # bool: the example lost the tail of its answer
 
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
+    @classmethod
+    def from_rows(cls, ids, starts, full_lengths, n_prompt, max_seq_len: int, name) -> Encoded:
+        """Truncate rows to `max_seq_len` (the prompt stays whole); `name(i)` names example i."""
+        full = np.asarray(full_lengths, dtype=np.int64)
+        n_prompt = np.asarray(n_prompt, dtype=np.int64)
+        short = np.flatnonzero(n_prompt + 1 > max_seq_len)
+        if len(short):
+            i = int(short[0])
+            raise PonderError(
+                f"example {name(i)}: prompt of {n_prompt[i]} tokens leaves no room for an "
+                f"answer within train.max_seq_len={max_seq_len}"
+            )
+        return cls(ids, np.asarray(starts, dtype=np.int64), np.minimum(full, max_seq_len),
+                   n_prompt, full > max_seq_len)  # fmt: skip
 
     @property
     def answer_lengths(self) -> np.ndarray:
         return self.lengths - self.n_prompt
+
+    @property
+    def truncated(self) -> int:
+        return 0 if self.cut is None else int(self.cut.sum())
+
+    def take(self, index: np.ndarray | slice) -> Encoded:
+        """The examples at `index`, in that order (the token array is shared, not copied)."""
+        cut = None if self.cut is None else self.cut[index]
+        return Encoded(self.ids, self.starts[index], self.lengths[index], self.n_prompt[index], cut)
+
+    def tokens(self, i: int) -> np.ndarray:
+        a = int(self.starts[i])
+        return self.ids[a : a + int(self.lengths[i])]
 
 
 def _split_renders(tokenizer, examples: list[dict]) -> tuple[list[str], list[str]]:
@@ -95,29 +125,30 @@ def _split_renders(tokenizer, examples: list[dict]) -> tuple[list[str], list[str
     return prompts, completions
 
 
-def encode(tokenizer, examples: list[dict], max_seq_len: int) -> Encoded:
-    """Tokenise examples through the chat template; labels are implied by `n_prompt`."""
-    if not examples:
-        raise PonderError("mix: no training examples")
+def encode_rows(tokenizer, examples: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flat int32 ids, full lengths, prompt lengths) of examples, untruncated: what one token
+    store batch holds (train/tokens.py) and what `encode` truncates."""
     prompts, completions = _split_renders(tokenizer, examples)
     p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     c_ids = tokenizer(completions, add_special_tokens=False)["input_ids"]
-    rows, n_prompt, truncated = [], np.empty(len(examples), dtype=np.int64), 0
-    for i, (p, c) in enumerate(zip(p_ids, c_ids, strict=True)):
-        if len(p) + 1 > max_seq_len:
-            raise PonderError(
-                f"example {examples[i]['id']}: prompt of {len(p)} tokens leaves no room for an "
-                f"answer within train.max_seq_len={max_seq_len}"
-            )
-        row = p + c
-        if len(row) > max_seq_len:
-            row, truncated = row[:max_seq_len], truncated + 1
-        rows.append(row)
-        n_prompt[i] = len(p)
-    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    ids = np.fromiter((t for r in rows for t in r), dtype=np.int32, count=int(offsets[-1]))
-    return Encoded(ids=ids, offsets=offsets, n_prompt=n_prompt, truncated=truncated)
+    n_prompt = np.fromiter(map(len, p_ids), dtype=np.int32, count=len(p_ids))
+    lengths = n_prompt + np.fromiter(map(len, c_ids), dtype=np.int32, count=len(c_ids))
+    flat = chain.from_iterable(chain.from_iterable(zip(p_ids, c_ids, strict=True)))
+    ids = np.fromiter(flat, dtype=np.int32, count=int(lengths.sum()))
+    return ids, lengths.astype(np.int64), n_prompt
+
+
+def encode(tokenizer, examples: list[dict], max_seq_len: int) -> Encoded:
+    """Tokenise examples in memory through the chat template; labels are implied by `n_prompt`.
+
+    Training reads a token store instead (train/tokens.py: the same rows, on disk, mapped).
+    """
+    if not examples:
+        raise PonderError("mix: no training examples")
+    ids, lengths, n_prompt = encode_rows(tokenizer, examples)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return Encoded.from_rows(ids, starts, lengths, n_prompt, max_seq_len,
+                             lambda i: examples[i]["id"])  # fmt: skip
 
 
 @dataclass
@@ -224,18 +255,22 @@ def collate(enc: Encoded, rows: list[list[int]], pad_id: int, pad_to: int = 0) -
     """Tensors for one micro-batch: input_ids, position_ids, labels (no attention mask)."""
     import torch
 
-    width = max(pad_to, max(int(enc.lengths[r].sum()) for r in rows))
+    # A rank whose share of a small step is empty still runs a forward (the collectives of
+    # DDP/FSDP need every rank): one row of padding, no labels, zero loss.
+    rows = rows or [[]]
+    width = max(pad_to, 1, *(int(enc.lengths[r].sum()) for r in rows))
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     pos = np.empty((len(rows), width), dtype=np.int64)
     labels = np.full((len(rows), width), IGNORE, dtype=np.int64)
     for b, row in enumerate(rows):
         t = 0
         for i in row:
-            a, z, p = int(enc.offsets[i]), int(enc.offsets[i + 1]), int(enc.n_prompt[i])
-            ids[b, t : t + z - a] = enc.ids[a:z]
-            pos[b, t : t + z - a] = np.arange(z - a)
-            labels[b, t + p : t + z - a] = enc.ids[a + p : z]
-            t += z - a
+            toks, p = enc.tokens(i), int(enc.n_prompt[i])
+            n = len(toks)
+            ids[b, t : t + n] = toks
+            pos[b, t : t + n] = np.arange(n)
+            labels[b, t + p : t + n] = toks[p:]
+            t += n
         pos[b, t:] = np.arange(width - t)  # padding: a segment of its own
     return {
         "input_ids": torch.from_numpy(ids),

@@ -3,10 +3,11 @@
 `train_phase` loads any causal LM checkpoint (a tiny random-init Qwen2 or a real Qwen2.5), trains
 it for one pass over the mix with token-measured global batches, the WSD schedule and AdamW
 (fused on GPU), loss on assistant tokens only, and saves a normal Hugging Face checkpoint. The
-same code runs on one CPU process, under `torchrun`, or under `accelerate launch` (DDP, FSDP,
-DeepSpeed ZeRO-3: configs in `ponder/launch/`); accelerate owns devices, wrapping, bf16 autocast,
-checkpoint state and experiment trackers. Bi-phasic adaptation (§3.3) is two calls: the second
-phase's `init_dir` is the first phase's `out_dir`.
+mix is read from its token store, built once and memory-mapped by every rank (train/data.py,
+train/tokens.py). The same code runs on one CPU process, under `torchrun`, or under
+`accelerate launch` (DDP, or FSDP2 sharding: configs in `resources/launch/`); accelerate owns
+devices, bf16 autocast, checkpoint state and experiment trackers, `sharding.py` the FSDP2 units.
+Bi-phasic adaptation (§3.3) is two calls: the second phase's `init_dir` is the first's `out_dir`.
 
 Loss normalisation: each step's loss is the sum of token cross-entropies over the answer tokens
 of the whole global batch divided by their count (transformers' `num_items_in_batch`), so the
@@ -18,51 +19,20 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ponder.config import TrainConfig
-from ponder.errors import PonderError
-from ponder.flops import ModelDims, train_flops
 from ponder.rundir import config_hash
-from ponder.train import runtime
-from ponder.train.batching import Encoded, collate, encode, plan_steps
-from ponder.train.schedule import default_lr, wsd_phases, wsd_scheduler
+from ponder.train import data, runtime, sharding
+from ponder.train.batching import Encoded, collate
+from ponder.train.data import prepare_steps
+from ponder.train.schedule import default_lr, wsd_scheduler
+from ponder.train.summary import WARM, summarize
 
 __all__ = ["default_lr", "train_phase", "prepare_steps"]
-
-WARM = 3  # steps left out of the steady-state speed
-
-
-def _budget(examples: list[dict], epochs: float) -> list[dict]:
-    # Fractional epochs take a prefix of the ordered mix; more than one repeats it in order.
-    whole, frac = int(epochs), epochs - int(epochs)
-    return examples * whole + examples[: round(frac * len(examples))]
-
-
-def prepare_steps(tokenizer, examples: list[dict], cfg: TrainConfig, world_size: int = 1):
-    """Encode the mix and plan its optimizer steps (after the epochs and max_tokens budgets)."""
-    enc = encode(tokenizer, _budget(examples, cfg.epochs), cfg.max_seq_len)
-    if cfg.max_tokens is not None:
-        keep = max(1, int(np.searchsorted(np.cumsum(enc.lengths), cfg.max_tokens, side="right")))
-        enc = Encoded(
-            enc.ids[: enc.offsets[keep]],
-            enc.offsets[: keep + 1],
-            enc.n_prompt[:keep],
-            enc.truncated,
-        )
-    steps = plan_steps(
-        enc,
-        cfg.global_batch_tokens,
-        cfg.micro_batch_size,
-        world_size=world_size,
-        packing=cfg.packing,
-        window=cfg.max_seq_len,
-    )
-    return enc, steps
 
 
 @dataclass
@@ -81,14 +51,16 @@ class _Run:
     enc: Encoded
     steps: list
     plan_hash: str
+    store_key: str
     kernel: str
     lr: float
+    sharded: bool
     start: int = 0
     timing: dict = field(default_factory=dict)
 
 
-def _setup(init_dir: Path, examples: list[dict], out_dir: Path, cfg: TrainConfig, lr: float,
-           seed: int) -> _Run:  # fmt: skip
+def _setup(init_dir: Path, mix, out_dir: Path, cfg: TrainConfig, lr: float, seed: int,
+           cache: Path | None) -> _Run:  # fmt: skip
     """Accelerator, model, data plan, optimizer and WSD schedule, then the resume point."""
     import torch
     from accelerate.utils import set_seed
@@ -100,12 +72,15 @@ def _setup(init_dir: Path, examples: list[dict], out_dir: Path, cfg: TrainConfig
     set_seed(seed)
     tokenizer, model = runtime.load_model(init_dir, cfg)
     kernel = model.config._attn_implementation  # before DDP/FSDP wrap the model
-    enc, steps = prepare_steps(tokenizer, examples, cfg, world_size=accelerator.num_processes)
-    # A checkpoint resumes only the same plan: data, config, LR, seed and starting weights.
-    plan_hash = config_hash(
-        [enc.lengths.tolist(), int(enc.ids.sum()), cfg.model_dump(), lr, seed, str(init_dir)]
-    )
-    _check_deepspeed(accelerator, steps)
+    enc, key = data.load(accelerator, mix, tokenizer, init_dir, cache or work / "tokens", work, cfg)
+    enc, steps = prepare_steps(enc, cfg, world_size=accelerator.num_processes)
+    # A checkpoint resumes only the same plan: data (mix and tokenizer), config, LR, seed and
+    # starting weights (how many processes tokenised the mix does not matter).
+    plan = [key, cfg.model_dump(exclude={"tokenize_procs"}), lr, seed, str(init_dir)]
+    plan_hash = config_hash(plan)
+    sharded = sharding.requested(cfg)
+    if sharded:  # FSDP2: ponder's units (sharding.py); the optimizer sees the sharded parameters
+        model = sharding.shard(model, bf16=accelerator.mixed_precision == "bf16")
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
         weight_decay=cfg.weight_decay, fused=torch.cuda.is_available(),  # App. B: AdamW_fused
@@ -113,25 +88,14 @@ def _setup(init_dir: Path, examples: list[dict], out_dir: Path, cfg: TrainConfig
     scheduler = wsd_scheduler(
         optimizer, len(steps), cfg.warmup_steps, cfg.decay_steps, cfg.final_lr_ratio
     )
-    model, optimizer = accelerator.prepare(model, optimizer)
+    if not sharded:
+        model, optimizer = accelerator.prepare(model, optimizer)
     forward = torch.compile(model) if cfg.compile else model
     accelerator.register_for_checkpointing(scheduler)
     run = _Run(cfg, out_dir, work, accelerator, model, forward, optimizer, scheduler, tokenizer,
-               enc, steps, plan_hash, kernel, lr)  # fmt: skip
+               enc, steps, plan_hash, key, kernel, lr, sharded)  # fmt: skip
     _trackers(run)
     return run
-
-
-def _check_deepspeed(accelerator, steps) -> None:
-    if accelerator.distributed_type == "DEEPSPEED" and any(
-        len(s.micro) > accelerator.num_processes for s in steps
-    ):
-        # DeepSpeed's engine steps the optimizer on every backward unless it owns accumulation,
-        # and its accumulation count is fixed while ponder's follows each step's tokens.
-        raise PonderError(
-            "train.micro_batch_size: under DeepSpeed each rank must run one micro-batch per step; "
-            "raise micro_batch_size (or use the FSDP launch config)"
-        )
 
 
 def _trackers(run: _Run) -> None:
@@ -153,7 +117,7 @@ def _resume(run: _Run) -> Any:
     ckpt, run.start = runtime.latest_checkpoint(run.work / "checkpoints", run.plan_hash)
     lines: list[str] = []
     if ckpt is not None:
-        acc.load_state(str(ckpt))
+        runtime.load_checkpoint(acc, ckpt, _shards(run))
         lines = log_path.read_text().splitlines()[: run.start] if log_path.exists() else []
     acc.wait_for_everyone()
     if not acc.is_main_process:
@@ -161,6 +125,15 @@ def _resume(run: _Run) -> Any:
     log = open(log_path, "w")  # noqa: SIM115  (closed by _loop)
     log.writelines(line + "\n" for line in lines)
     return log
+
+
+def _shards(run: _Run):
+    return (run.model, run.optimizer) if run.sharded else None
+
+
+def _accumulating(run: _Run):
+    """No gradient reduction inside: every micro-batch of a step but the last."""
+    return sharding.no_sync(run.model) if run.sharded else run.accelerator.no_sync(run.model)
 
 
 def _step(run: _Run, k: int, pad_to: int) -> tuple[float, int]:
@@ -176,12 +149,14 @@ def _step(run: _Run, k: int, pad_to: int) -> tuple[float, int]:
         batch = {n: t.to(acc.device) for n, t in collate(run.enc, rows, pad_id, pad_to).items()}
         slots += batch["input_ids"].numel()
         sync = j == len(mine) - 1
-        with contextlib.nullcontext() if sync else acc.no_sync(run.model), acc.autocast():
+        with contextlib.nullcontext() if sync else _accumulating(run), acc.autocast():
             out = run.forward(**batch, use_cache=False, num_items_in_batch=step.answer_tokens)
             # DDP averages gradients over ranks; scale so the sum over ranks is the step mean.
             acc.backward(out.loss * world)
         total += out.loss.detach()
-    if run.cfg.max_grad_norm > 0:
+    if run.cfg.max_grad_norm > 0 and run.sharded:
+        sharding.clip_grad_norm(run.model, run.cfg.max_grad_norm)
+    elif run.cfg.max_grad_norm > 0:
         acc.clip_grad_norm_(run.model.parameters(), run.cfg.max_grad_norm)
     run.optimizer.step()
     run.scheduler.step()
@@ -201,11 +176,13 @@ def _loop(run: _Run, progress: bool) -> tuple[float, int]:
     )
     run.model.train()
     loss, slots, t0 = float("nan"), 0, time.perf_counter()
+    run.timing["wall"] = 0.0
     for k in range(run.start, len(run.steps)):
         lr_now = run.scheduler.get_last_lr()[0]
         loss, used = _step(run, k, pad_to)
         slots += used
         elapsed = time.perf_counter() - t0
+        run.timing["wall"] = elapsed  # the loop's clock stops at the last step's end, as the log's
         if k - run.start == WARM - 1:
             run.timing["warm"] = elapsed
         record = {"step": k + 1, "loss": loss, "lr": lr_now, "tokens": run.steps[k].tokens,
@@ -220,8 +197,9 @@ def _loop(run: _Run, progress: bool) -> tuple[float, int]:
                 bar[1], advance=1, description=f"train {run.out_dir.name} loss {loss:.3f}"
             )
         if cfg.save_every and (k + 1) % cfg.save_every == 0 and k + 1 < len(run.steps):
-            runtime.save_checkpoint(acc, run.work / "checkpoints", k + 1, run.plan_hash)
-    run.timing["wall"] = time.perf_counter() - t0
+            runtime.save_checkpoint(
+                acc, run.work / "checkpoints", k + 1, run.plan_hash, _shards(run)
+            )
     if bar:
         bar[0].stop()
     if log:
@@ -237,70 +215,28 @@ def _bar(run: _Run):
     return bar, bar.add_task(f"train {run.out_dir.name}", total=len(run.steps), completed=run.start)
 
 
-def _speed(run: _Run, summary: dict, dims: ModelDims, run_lens: np.ndarray, slots: int) -> None:
-    """Tokens/s, packing efficiency and MFU; steady state leaves out the first WARM steps
-    (kernel choice, compiling, cache warm-up: on one H100 a flex-attention run spent 60 of its
-    65 s in them)."""
-    import torch
-
-    acc, wall, lens = run.accelerator, run.timing["wall"], run.enc.lengths
-    real = acc.reduce(torch.tensor(float(slots), device=acc.device), "sum").item()
-    summary["tokens_per_s"] = float(run_lens.sum() / wall) if wall > 0 and len(run_lens) else None
-    summary["packing_efficiency"] = float(run_lens.sum() / real) if real else None
-    steady = run.steps[run.start + WARM :]
-    span = wall - run.timing.get("warm", 0.0)  # last step end - WARM-th step end
-    steady_lens = np.concatenate([lens[s.examples] for s in steady]) if steady else lens[:0]
-    if len(steady) >= 2:
-        summary["steady_tokens_per_s"] = float(steady_lens.sum() / span)
-    peak = runtime.gpu_peak(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
-    if peak and wall > 0 and len(run_lens):
-        world = acc.num_processes
-        summary["mfu"] = train_flops(dims, run_lens, "exact") / wall / (peak * world)
-        if len(steady) >= 2:
-            summary["steady_mfu"] = train_flops(dims, steady_lens, "exact") / span / (peak * world)
-
-
-def _summary(run: _Run, loss: float, slots: int) -> dict:
-    acc, lens, steps = run.accelerator, run.enc.lengths, run.steps
-    dims = ModelDims.from_hf_config(acc.unwrap_model(run.model).config)
-    run_lens = np.concatenate([lens[s.examples] for s in steps[run.start :]] or [lens[:0]])
-    summary = {
-        "steps": len(steps), "resumed_from_step": run.start, "examples": int(len(lens)),
-        "tokens": int(lens.sum()), "answer_tokens": int(run.enc.answer_lengths.sum()),
-        "truncated_examples": run.enc.truncated, "seq_lens": "seq_lens.npy",
-        "seq_len_sum": int(lens.sum()), "seq_len_sq_sum": int((lens.astype(np.float64) ** 2).sum()),
-        "train_flops": train_flops(dims, lens, "paper"),
-        "train_flops_exact": train_flops(dims, lens, "exact"),
-        "final_loss": loss, "lr": run.lr,
-        "wsd_phases": list(wsd_phases(len(steps), run.cfg.warmup_steps, run.cfg.decay_steps)),
-        "micro_batches_per_step": float(np.mean([len(s.micro) for s in steps])) / acc.num_processes,
-        "world_size": acc.num_processes,
-        "distributed": acc.distributed_type.value,  # NO, MULTI_CPU, MULTI_GPU, FSDP, ...
-        "precision": acc.mixed_precision, "attention": run.kernel, "device": str(acc.device),
-        "wall_s": run.timing["wall"],
-    }  # fmt: skip
-    _speed(run, summary, dims, run_lens, slots)
-    return summary
-
-
 def train_phase(
     init_dir: Path,
-    examples: list[dict],
+    mix: Path | Sequence[dict],
     out_dir: Path,
     cfg: TrainConfig,
     *,
     lr: float,
     seed: int,
     progress: bool = True,
+    cache: Path | None = None,
 ) -> dict:
-    """Train one phase from `init_dir` on `examples` (in order); save a HF checkpoint at `out_dir`.
+    """Train one phase from `init_dir` on `mix` (a mix Parquet file, or examples in memory, in
+    training order); save a HF checkpoint at `out_dir`.
 
-    Resumes from the newest checkpoint in `<out_dir>.partial/checkpoints` when its plan (data,
-    config, LR, seed, starting weights) is the same; whatever else is at `out_dir` is replaced.
+    The mix's token store goes under `cache` (the pipeline passes `RunDir.mix_tokens`, shared by
+    every phase on that mix), else under `<out_dir>.partial/tokens`. Resumes from the newest
+    checkpoint in `<out_dir>.partial/checkpoints` when its plan (data, config, LR, seed,
+    starting weights) is the same; whatever else is at `out_dir` is replaced.
     """
-    run = _setup(Path(init_dir), examples, Path(out_dir), cfg, lr, seed)
+    run = _setup(Path(init_dir), mix, Path(out_dir), cfg, lr, seed, cache)
     loss, slots = _loop(run, progress)
-    summary = _summary(run, loss, slots)
+    summary = summarize(run, loss, slots)
     runtime.finalize(run.accelerator, run.model, run.tokenizer, run.work, run.out_dir, summary,
-                     run.enc.lengths)  # fmt: skip
+                     run.enc.lengths, sharded=run.sharded)  # fmt: skip
     return summary

@@ -1,10 +1,11 @@
 """Where and how a training phase runs: devices, kernels, checkpoints (Appendix B, §2.2).
 
-accelerate's `Accelerator` owns devices, process groups (DDP / FSDP / DeepSpeed), bf16 autocast
-and trackers; `attention_kernel` picks the attention implementation that keeps packed examples
-apart on this machine; `load_model` loads any causal LM in fp32 master weights; checkpoints are
-accelerate's full state, written under a temporary name and renamed (resumable after a kill);
-`finalize` writes the finished Hugging Face checkpoint the same atomic way.
+accelerate's `Accelerator` owns devices, process groups, bf16 autocast and trackers (DDP through
+`prepare`; sharded students through `sharding.py`); `attention_kernel` picks the attention
+implementation that keeps packed examples apart on this machine; `load_model` loads any causal LM
+in fp32 master weights, with Liger's fused kernels when asked; checkpoints are accelerate's state
+(plus the sharded model and optimizer under FSDP), written under a temporary name and renamed
+(resumable after a kill); `finalize` writes the finished Hugging Face checkpoint the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from ponder.config import TrainConfig
 from ponder.errors import PonderError
 from ponder.rundir import atomic_write_json
+from ponder.train import sharding
 
 # Dense bf16 peak FLOP/s per GPU for MFU (vendor datasheets, no sparsity).
 GPU_PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
@@ -47,6 +49,11 @@ def make_accelerator(cfg: TrainConfig, project_dir: Path):
     )
 
 
+# Steady-state training MFU measured on one H100 (Qwen2.5-0.5B dims, bf16, packed 4,096-token
+# windows, flex attention; docs/training.md): the default `ponder estimate` prices training with.
+MEASURED_TRAIN_MFU = 0.21
+
+
 def latest_checkpoint(ckpt_root: Path, plan_hash: str) -> tuple[Path | None, int]:
     best: tuple[Path | None, int] = (None, 0)
     for d in ckpt_root.glob("step-*"):
@@ -57,10 +64,14 @@ def latest_checkpoint(ckpt_root: Path, plan_hash: str) -> tuple[Path | None, int
     return best
 
 
-def save_checkpoint(accelerator, ckpt_root: Path, step: int, plan_hash: str) -> None:
-    """accelerate's full state (model, optimizer, scheduler, RNG) under step-N, atomically."""
+def save_checkpoint(accelerator, ckpt_root: Path, step: int, plan_hash: str, shards=None) -> None:
+    """accelerate's state (model, optimizer, scheduler, RNG) under step-N, atomically; with
+    `shards` = (model, optimizer) of a sharded student, those go in `sharded/`, one file a rank."""
     tmp = ckpt_root / f".tmp-step-{step:07d}"
     accelerator.save_state(str(tmp))
+    if shards is not None:
+        sharding.save(*shards, tmp / "sharded")
+    accelerator.wait_for_everyone()  # every rank's files are in before the rename
     if accelerator.is_main_process:
         (tmp / "ponder_state.json").write_text(json.dumps({"step": step, "plan_hash": plan_hash}))
         final = ckpt_root / f"step-{step:07d}"
@@ -69,6 +80,12 @@ def save_checkpoint(accelerator, ckpt_root: Path, step: int, plan_hash: str) -> 
             if old != final:
                 shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
+
+
+def load_checkpoint(accelerator, ckpt: Path, shards=None) -> None:
+    accelerator.load_state(str(ckpt))
+    if shards is not None:
+        sharding.load(*shards, ckpt / "sharded")
 
 
 def attention_kernel(cfg: TrainConfig) -> str:
@@ -116,15 +133,40 @@ def load_model(init_dir: Path, cfg: TrainConfig):
     model = AutoModelForCausalLM.from_pretrained(
         init_dir, dtype=torch.float32, attn_implementation=attention_kernel(cfg)
     )
+    if cfg.liger:
+        apply_liger(model)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     model.config.use_cache = False  # packed position ids isolate examples only without a cache
     return tokenizer, model
 
 
-def finalize(accelerator, model, tokenizer, work: Path, out_dir: Path, summary, lens) -> None:
+def apply_liger(model) -> None:
+    """Liger's Triton kernels in place of RMSNorm, SwiGLU, RoPE and the LM head + cross-entropy
+    (fused: the 151,936-wide logits of a Qwen2.5 student are never materialised)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise PonderError(
+            "train.liger: Liger kernels are Triton GPU kernels; set train.liger=false"
+        )
+    try:
+        from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
+    except ImportError as e:
+        raise PonderError(
+            "train.liger: liger-kernel is not installed (pip install 'ponder[gpu]')"
+        ) from e
+    apply = MODEL_TYPE_TO_APPLY_LIGER_FN.get(model.config.model_type)
+    if apply is None:
+        raise PonderError(f"train.liger: Liger has no kernels for {model.config.model_type!r}")
+    apply(model=model)
+
+
+def finalize(accelerator, model, tokenizer, work: Path, out_dir: Path, summary, lens,
+             sharded: bool = False) -> None:  # fmt: skip
     """Write model + tokenizer + log + summary into a temp dir and rename it onto `out_dir`."""
-    state = accelerator.get_state_dict(model)  # gathers FSDP / ZeRO-3 shards on every rank
+    # Both gather the full weights (a collective: every rank calls it)
+    state = sharding.full_state_dict(model) if sharded else accelerator.get_state_dict(model)
     # Flush and close the trackers before their files move. Not accelerator.end_training(): it
     # also destroys the process group, which the next training step of `ponder run` needs.
     for tracker in accelerator.trackers:
