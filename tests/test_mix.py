@@ -122,3 +122,14 @@ def test_frame_round_trip_keeps_training_order():
     examples, _ = build_mix(PAIRS, 0.5, "sequential", seed=0)
     frame = mix_frame(examples).sample(frac=1.0, random_state=0)
     assert examples_from_frame(frame) == examples
+
+
+@pytest.mark.parametrize(("ratio", "n", "dropped_failed"), [(0.0, 997, 3), (1.0, 1000, 0)])
+def test_answers_the_teacher_rejected_are_never_trained(ratio, n, dropped_failed):
+    pairs = PAIRS.copy()
+    pairs["ift_error"] = None
+    pairs.loc[[5, 50, 500], "ift_error"] = "400: prompt longer than the context"
+    pairs.loc[[5, 50, 500], "ift"] = ""
+    examples, stats = build_mix(pairs, ratio, "mixed", seed=0)
+    assert len(examples) == stats["n"] == n and stats["dropped_failed"] == dropped_failed
+    assert all(e["completion"] for e in examples)

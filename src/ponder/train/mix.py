@@ -58,6 +58,14 @@ def _truncated(pairs: pd.DataFrame, style: str) -> np.ndarray:
     return flags
 
 
+def _failed(pairs: pd.DataFrame, style: str) -> np.ndarray:
+    """Rows whose answer of this style is an error the generate stage recorded."""
+    col = f"{style}_error"
+    if col not in pairs:
+        return np.zeros(len(pairs), dtype=bool)
+    return pairs[col].notna().to_numpy() & (pairs[col].astype(str) != "")
+
+
 def _check_pairs(pairs: pd.DataFrame) -> None:
     missing = [c for c in REQUIRED if c not in pairs.columns]
     if missing:
@@ -89,7 +97,9 @@ def build_mix(
     chosen = reasoning_subset(ids, ratio, seed)
     is_r = np.array([i in chosen for i in ids], dtype=bool)
     trunc = np.where(is_r, _truncated(pairs, "reasoning"), _truncated(pairs, "ift"))
-    keep = ~trunc if drop_truncated else np.ones(len(ids), dtype=bool)
+    # A request the teacher rejected (e.g. a prompt over its context) has no answer to learn.
+    failed = np.where(is_r, _failed(pairs, "reasoning"), _failed(pairs, "ift"))
+    keep = (~trunc if drop_truncated else np.ones(len(ids), dtype=bool)) & ~failed
 
     prompts = pairs["prompt"].astype(str).to_numpy()
     ift, reasoning = pairs["ift"].astype(str).to_numpy(), pairs["reasoning"].astype(str).to_numpy()
@@ -115,7 +125,8 @@ def build_mix(
         "n": n_r + n_i,
         "n_reasoning": n_r,
         "n_ift": n_i,
-        "dropped_truncated": int((trunc & ~keep).sum()),
+        "dropped_truncated": int((trunc & ~failed & ~keep).sum()),
+        "dropped_failed": int(failed.sum()),
         "kept_truncated": int((trunc & keep).sum()),
         "ratio": float(ratio),
         "realised_ratio": n_r / max(1, n_r + n_i),
