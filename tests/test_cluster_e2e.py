@@ -24,6 +24,10 @@ ENV = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
 ENV["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{ENV['PATH']}"  # `ponder` of this venv
 # Columns that must match between a local run and the simulated cluster.
 SAME = ["model", "benchmark", "accuracy", "n", "mean_tokens", "train_flops", "infer_flops"]
+# The mini study with one benchmark, no teacher and no report: fewer processes to start. Its
+# evaluations are the mini run's own (a benchmark list selects evaluations, it does not change them).
+SLIM = ["--set", "eval.benchmarks=[tiny-math-oe]", "--set", "eval.include_teacher=false",
+        "--set", "report=false"]  # fmt: skip
 
 
 def ponder(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -44,7 +48,9 @@ def cluster_file(tmp_path: Path) -> Path:
 
 
 def results(run: Path) -> pd.DataFrame:
-    df = pd.read_parquet(run / "results.parquet")[SAME]
+    """The students' rows on tiny-math-oe (the rows a SLIM study has)."""
+    df = pd.read_parquet(run / "results.parquet")
+    df = df[(df["kind"] == "student") & (df["benchmark"] == "tiny-math-oe")][SAME]
     return df.sort_values(["model", "benchmark"]).reset_index(drop=True)
 
 
@@ -57,20 +63,21 @@ def test_every_planned_step_kind_has_a_stage_that_runs_it(study):
 @pytest.mark.slow
 def test_every_step_in_its_own_process_ends_where_ponder_run_ends(tmp_path, mini_run):
     cluster = cluster_file(tmp_path)
-    record = json.loads(ponder("plan", MINI, "--json", "--cluster", str(cluster)).stdout)
+    record = json.loads(ponder("plan", MINI, "--json", "--cluster", str(cluster), *SLIM).stdout)
     ids = [s["id"] for s in record["steps"]]
     assert sum(i.startswith("generate:general@") for i in ids) == 3  # 300 prompts / 100
     for sid in ids:  # plan order is a dependency order; one process per step, as an array task
-        ponder("step", MINI, sid, "--out", str(tmp_path / "cluster"), "--cluster", str(cluster))
+        ponder("step", MINI, sid, "--out", str(tmp_path / "cluster"), "--cluster", str(cluster),
+               *SLIM)  # fmt: skip
     pd.testing.assert_frame_equal(results(tmp_path / "cluster"), results(mini_run[0]))
-    again = ponder("step", MINI, ids[-1], "--out", str(tmp_path / "cluster"))
+    again = ponder("step", MINI, ids[-1], "--out", str(tmp_path / "cluster"), *SLIM)
     assert ": done" in again.stdout  # idempotent
 
 
 @pytest.mark.slow
 def test_the_rendered_sbatch_scripts_run_the_planned_config(tmp_path, mini_copy):
     """`--set` overrides travel into the scripts (the plan freezes the resolved study)."""
-    sets = ["--set", "eval.max_new_tokens=24"]
+    sets = [*SLIM, "--set", "eval.max_new_tokens=24"]
     cluster, plan_dir = cluster_file(tmp_path), tmp_path / "plan"
     ponder("plan", MINI, "--slurm", str(plan_dir), "--out", str(tmp_path / "cluster"),
            "--cluster", str(cluster), *sets)  # fmt: skip

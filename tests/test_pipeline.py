@@ -76,6 +76,18 @@ def test_a_training_hyperparameter_retrains_and_an_eval_setting_does_not(finishe
 
 
 @pytest.mark.slow
+def test_adding_a_benchmark_runs_only_its_evaluations(finished):
+    before = tokens(finished)
+    more = "eval.benchmarks=[tiny-general-mc, tiny-general-oe, tiny-math-oe, tiny-math-mc]"
+    run_steps(load_study(MINI, [more]), finished, quiet=True)
+    after = tokens(finished)
+    new = {k for k in after if k not in before}
+    assert new == {f"eval__{m}__tiny-math-mc" for m in
+                   ("mini-a_general-r0_sequential", MODEL, "teacher")}  # fmt: skip
+    assert all(after[k] == v for k, v in before.items() if k.startswith(("eval", "train")))
+
+
+@pytest.mark.slow
 def test_changing_a_students_architecture_rebuilds_its_init(tmp_path):
     rd = RunDir(tmp_path)
     run_steps(load_study(MINI), rd, only=["student:mini-a"], quiet=True)

@@ -52,6 +52,9 @@ TEACHER_TRANSPORT = {
     "max_failed_share",
 }  # fmt: skip
 EVAL_TRANSPORT = {"batch_size", "data_dir"}
+# Which evaluations exist, not what any one of them answers: adding a benchmark or the teacher to a
+# study leaves the evaluations already made valid.
+EVAL_SELECTION = {"benchmarks", "include_teacher", "include_base"}
 PAIRS_FORMAT = 1  # bump when the pairs row format changes, so old pairs are regenerated
 
 
@@ -179,7 +182,8 @@ def _train(b: _Builder, runs: list[ModelRun]) -> None:
 
 def _evaluate(b: _Builder) -> None:
     cfg, lay = b.cfg, b.layout
-    eval_own = cfg.eval.model_dump(mode="json", exclude=EVAL_TRANSPORT)
+    eval_own = cfg.eval.model_dump(mode="json", exclude=EVAL_TRANSPORT | EVAL_SELECTION)
+    world = cfg.world.model_dump(mode="json")  # the tiny benchmarks' items (seed, n_test)
     judge_own = cfg.judge.model_dump(
         mode="json", exclude={"judges": {"__all__": {"base_urls", "api_key_env"}}}
     )
@@ -191,8 +195,9 @@ def _evaluate(b: _Builder) -> None:
         else:
             deps = []
         teacher = cfg.teacher.model_dump(mode="json", exclude=TEACHER_TRANSPORT)
-        own = {"eval": eval_own, "teacher": teacher if t.kind is ModelKind.TEACHER else None}
         for bench in cfg.eval.benchmarks:
+            own = {"eval": eval_own, "teacher": teacher if t.kind is ModelKind.TEACHER else None,
+                   "world": world if bench.startswith("tiny-") else None}  # fmt: skip
             eid = f"eval:{t.model}:{bench}"
             b.add(Step(eid, StepKind.EVAL, deps, str(lay.eval(t.model, bench)), target=t,
                        benchmark=bench), own)  # fmt: skip
