@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from ponder.config import load_study
-from ponder.lm.scripted import ift_answer, reasoning_answer
+from ponder.tiny.solver import ift_answer, reasoning_answer, solve
 from ponder.tiny.students import build_tokenizer, checkpoint_params, init_student
-from ponder.tiny.world import INSTRUCTION_PHRASES, solve, train_prompts
+from ponder.tiny.world import INSTRUCTION_PHRASES, train_prompts
 from ponder.train.mix import build_mix
 
 _TINY = load_study("tiny")

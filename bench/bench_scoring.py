@@ -6,13 +6,14 @@ per benchmark, measured in this one run: the scorer alone (data already loaded) 
 console command (process start, imports, loading, scoring). Prints one JSON line per benchmark and
 the ratio between the two benchmarks' scorer throughputs.
 
-    python benchmarks/bench_scoring.py [--data-dir ../shared/benchmarks] [--repeats 3]
+    python bench/bench_scoring.py --data-dir DIR [--repeats 3]   (DIR: the benchmark files; default $PONDER_DATA_DIR)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -57,7 +58,8 @@ def measure(name: str, responses: Path, data: Path, repeats: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "benchmarks")
+    env = os.environ.get("PONDER_DATA_DIR")
+    ap.add_argument("--data-dir", type=Path, default=Path(env) if env else None, required=not env)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -39,5 +39,5 @@ if __name__ == "__main__":
     cfg = TrainConfig.model_validate_json(cfg_json)
     train_phase(init_dir, examples, out_dir, cfg, lr=3e-3, seed=0, progress=False)
     if dist.is_initialized():
-        dist.barrier()  # FEASIBILITY: without it, one run in three aborted in destroy
+        dist.barrier()  # without it, one run in three aborted in destroy
         dist.destroy_process_group()

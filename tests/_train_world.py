@@ -1,6 +1,6 @@
 """Shared fixtures for the mix/train tests: synthetic teacher pairs and a tiny Qwen2 student.
 
-The task is FEASIBILITY's `(a+b)*c-d`: a short IFT answer and a ~4x longer reasoning answer per
+The task is the tiny world's `(a+b)*c-d`: a short IFT answer and a ~4x longer reasoning answer per
 prompt, the length skew the tiny study has. Students come from `ponder.tiny.students` (the tiny
 study's own builder), so the tests train exactly what the study trains.
 """

@@ -11,8 +11,8 @@ from ponder.records import model_runs
 def test_builtin_tiny_study_loads_and_expands():
     cfg = load_study("tiny")
     rows = grid_rows(cfg)
-    assert len(rows) == 7  # 3 sizes × {IFT, reasoning} + ρ=0.5 sequential for the largest
-    assert {r["student"] for r in rows} == {"tiny-0.1m", "tiny-0.6m", "tiny-1.2m"}
+    assert len(rows) == 6  # 3 sizes × {IFT, reasoning}
+    assert {r["student"] for r in rows} == {"tiny-0.05m", "tiny-0.2m", "tiny-0.6m"}
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_unknown_study_or_missing_file(study, message):
 
 
 def test_overrides_reach_nested_fields_and_list_items():
-    cfg = load_study("tiny", ["train.lr=0.001", "grid.1.ratios=[0.25]", "eval.limit=10"])
+    cfg = load_study("tiny-full", ["train.lr=0.001", "grid.1.ratios=[0.25]", "eval.limit=10"])
     assert cfg.train.lr == 0.001 and cfg.grid[1].ratios == [0.25] and cfg.eval.limit == 10
     data = {"a": [{"b": 1}]}
     apply_override(data, "a.0.b=2")
@@ -61,13 +61,13 @@ def test_overrides_reach_nested_fields_and_list_items():
 
 
 def test_biphasic_arms_chain_from_the_first_phase():
-    cfg = load_study("tiny", ["grid=[{students: [tiny-0.1m], phases: "
+    cfg = load_study("tiny", ["grid=[{students: [tiny-0.05m], phases: "
                               "[{domain: general, ratios: [0, 1]}, {domain: math, ratios: [0, 1]}]}]"])  # fmt: skip
     runs = {r.model: r for r in model_runs(cfg)}
     arms = [m for m in runs if "+" in m]
     assert len(arms) == 4  # the paper's Figure 5 arms
-    arm = runs["tiny-0.1m_general-r0+math-r1_sequential"]
-    assert arm.parent == "tiny-0.1m_general-r0_sequential"
+    arm = runs["tiny-0.05m_general-r0+math-r1_sequential"]
+    assert arm.parent == "tiny-0.05m_general-r0_sequential"
     assert runs[arm.parent].parent is None
     steps = {s.id: s for s in expand(cfg)}
     assert steps[f"train:{arm.model}"].depends_on[0] == f"train:{arm.parent}"
@@ -87,7 +87,7 @@ def test_step_hashes_change_only_downstream_of_a_change():
 def test_mono_phasic_extremes_do_not_duplicate_across_schedules():
     cfg = load_study("tiny", ["grid.0.schedules=[sequential, mixed]"])
     models = [r.model for r in model_runs(cfg)]
-    assert len(models) == len(set(models)) == 7
+    assert len(models) == len(set(models)) == 6
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import pytest
 
 from ponder.lm.base import GenRequest
 from ponder.lm.scripted import ScriptedTeacher
-from ponder.tiny import world
+from ponder.tiny import solver, world
 
 
 @pytest.mark.parametrize("family", world.FAMILIES)
@@ -16,7 +16,7 @@ def test_test_items_are_deterministic_by_seed(family):
 @pytest.mark.parametrize("family", world.FAMILIES)
 def test_gold_is_what_a_solver_computes(family):
     for it in world.test_items(family, 200):
-        assert world.solve(it["prompt"]).answer == it["gold"]
+        assert solver.solve(it["prompt"]).answer == it["gold"]
         if family.endswith("mc"):
             assert it["gold"] in "ABCD" and len(it["options"]) == 4
             assert len(set(it["options"])) == 4
@@ -28,15 +28,17 @@ def test_gold_is_what_a_solver_computes(family):
         ("Compute (3+4)*5-2.", "33"),
         ("Compute (9+9)*9-1.", "161"),
         ("Compute (1+1)*1-9.", "-7"),
-        ("What is 7*8+2*3? A) 61 B) 62 C) 52 D) 72", "B"),
-        ("Which of these is an animal? A) car B) tea C) wolf D) red", "C"),
+        ("Which of these is even? A) 1+2 B) 3*3 C) 2*5 D) 5+6", "C"),
+        ("Which of these is odd? A) 3+1 B) 2*2 C) 3+6 D) 6+6", "C"),
+        ("Which of these is an animal? A) car B) tea C) wolf D) saw", "C"),
+        ("Which of these is a fruit? A) kiwi B) bus C) rake D) soda", "A"),
         ("Tom from Rome asks: what colour is the banana?", "yellow"),
         ("Tell Uma from Oslo the colour of the plum.", "purple"),
         ("Ben asks: work out (6+6)*6-1.", "71"),
     ],
 )
 def test_solver_on_hand_written_questions(question, gold):
-    assert world.solve(f"Instruction.\n{question}").answer == gold
+    assert solver.solve(f"Instruction.\n{question}").answer == gold
 
 
 def test_prompts_follow_table4_style():
@@ -52,11 +54,11 @@ def test_train_and_test_problems_are_disjoint():
         test_q = {t["question"] for t in test}
         train_q = {t["question"] for t in train if t["family"] == fam}
         assert not (test_q & train_q)
-    # math problems are disjoint by their numbers, not just their wording
-    test_nums = {tuple(c for c in t["question"] if c.isdigit())[:4]
-                 for t in world.test_items("math-mc", 200)}  # fmt: skip
-    train_nums = {tuple(c for c in t["question"] if c.isdigit())[:4]
-                  for t in train if t["family"] == "math-mc"}  # fmt: skip
+    # math-oe problems are disjoint by their numbers, not just their wording
+    test_nums = {tuple(c for c in t["question"] if c.isdigit())
+                 for t in world.test_items("math-oe", 200)}  # fmt: skip
+    train_nums = {tuple(c for c in t["question"] if c.isdigit())
+                  for t in train if t["family"] == "math-oe"}  # fmt: skip
     assert not (test_nums & train_nums)
 
 
@@ -75,7 +77,7 @@ def test_scripted_teacher_answers_both_ways_correctly():
         reqs = [GenRequest([{"role": "user", "content": it["prompt"]}], thinking=thinking)
                 for it in items]  # fmt: skip
         for it, out in zip(items, teacher.generate(reqs), strict=True):
-            assert out.text.endswith(f"\\boxed{{{it['gold']}}}" + ("" if thinking else "."))
+            assert out.text.endswith(f"\\boxed{{{it['gold']}}}")
             assert out.finish_reason == "stop"
             if thinking:
                 assert out.text.startswith("<think>") and "</think>" in out.text
@@ -89,3 +91,25 @@ def test_scripted_teacher_truncates_like_a_server():
     )[0]
     assert out.finish_reason == "length" and out.completion_tokens == 5
     assert "</think>" not in out.text
+
+
+@pytest.mark.parametrize("family", world.FAMILIES)
+def test_capacity_bounds_what_the_world_can_draw(family):
+    cap = world.capacity(family, 200)
+    assert cap is not None and cap > 1000
+    # the key space is real: drawing 1,000 distinct items succeeds
+    assert len(world.draw_items(family, 1000, 0, set(), "probe")) == 1000
+
+
+def test_math_reasoning_is_at_least_three_times_the_ift_answer():
+    """The effect the tiny study measures needs a trace worth writing: ≥3x the answer's length."""
+    for it in world.test_items("math-oe", 50):
+        sol = solver.solve(it["prompt"])
+        assert len(solver.reasoning_answer(sol)) >= 3 * len(solver.ift_answer(sol))
+
+
+def test_negative_control_trace_states_no_fact():
+    """general-oe's trace never names the asked thing or its colour: no copy path IFT lacks."""
+    for it in world.test_items("general-oe", 50):
+        trace = " ".join(solver.solve(it["prompt"]).steps)
+        assert it["gold"] not in trace and not any(w in trace for w in world.COLOURS)

@@ -7,6 +7,7 @@ Each command group lives in its own module here and exposes `register(app)`. The
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -56,6 +57,8 @@ def _fail(message: str) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # One bar per checkpoint load/save (dozens a run) buries the step lines; rich shows progress.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     _register_all()
     try:
         app(standalone_mode=False)

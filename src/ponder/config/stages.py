@@ -127,7 +127,7 @@ class DomainConfig(Strict):
 
 
 class WorldConfig(Strict):
-    """The synthetic task world (world.py): its seed and the test-set size per family."""
+    """The synthetic task world (tiny/world.py): its seed and the test-set size per family."""
 
     seed: Seed = 0
     n_test: int = Field(200, gt=0, le=20_000)  # per family; general-oe holds 25,600 items
@@ -158,9 +158,8 @@ class StudentConfig(Strict):
     name: Name
     init: Literal["scratch", "pretrained"] = "scratch"
     path: str | None = None  # pretrained: a local checkpoint or hub id (pipeline/validate.py)
-    # scratch: Qwen2 architecture dimensions (random init); tokenizer trained on the world text.
-    # Bounds: above the largest published models (Llama 3.1 405B: d 16,384, 126 layers, 128
-    # heads, d_ff 53,248; Gemma 3: vocabulary 262,144).
+    # scratch: Qwen2 dimensions (random init), tokenizer trained on the world text. Bounds above the
+    # largest published models (Llama 3.1 405B: d 16,384, 126 layers; Gemma 3: vocab 262,144).
     hidden_size: int = Field(64, gt=0, le=65_536)
     num_hidden_layers: int = Field(2, gt=0, le=1024)
     num_attention_heads: int = Field(4, gt=0, le=1024)
@@ -168,6 +167,9 @@ class StudentConfig(Strict):
     intermediate_size: int = Field(256, gt=0, le=1_048_576)
     vocab_size: int = Field(1024, gt=0, le=4_194_304)
     max_position_embeddings: Tokens = 512
+    # Init std; None: 1/sqrt(hidden_size). Qwen2's 0.02 leaves a width-96 student's attention flat
+    # for hundreds of steps (tiny world, general-oe alone: 110 steps to learn at 0.02, 40 at 0.1).
+    initializer_range: float | None = Field(None, gt=0, le=1)
     lr: dict[Literal["ift", "reasoning"], Annotated[float, Field(gt=0, le=1)]] = Field(
         default_factory=dict
     )

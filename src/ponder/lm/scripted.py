@@ -1,8 +1,8 @@
 """The tiny world's scripted teacher, behind the same interface as a real teacher.
 
-With thinking off it answers IFT style (`The answer is \\boxed{…}.`); with thinking on it writes
-the solver's steps inside `<think> … </think>` and then the boxed answer, like Qwen3's two modes.
-It reads only the prompt text (world.solve), so a real teacher can take its place by config.
+With thinking off it answers IFT style (`\\boxed{…}`); with thinking on it writes the solver's
+steps inside `<think> … </think>` and then the boxed answer, like Qwen3's two modes. It reads only
+the prompt text (tiny/solver.py), so a real teacher can take its place by config.
 Token counts use a simple word/symbol split (digits one by one), standing in for a tokenizer.
 """
 
@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from ponder.lm.base import GenRequest, GenResult, split_thinking
+from ponder.tiny.solver import ift_answer, reasoning_answer, solve
 
 _TOKEN = re.compile(r"\d|[A-Za-z]+|[^\sA-Za-z\d]")
 
@@ -20,22 +21,12 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
-def ift_answer(sol) -> str:
-    return f"The answer is \\boxed{{{sol.answer}}}."
-
-
-def reasoning_answer(sol) -> str:
-    return f"<think> {' ; '.join(sol.steps)} </think> \\boxed{{{sol.answer}}}"
-
-
 class ScriptedTeacher:
     """A deterministic teacher for the tiny world; `max_tokens` truncates like a real server."""
 
     name = "scripted"
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
-        from ponder.tiny.world import solve
-
         out = []
         for r in requests:
             prompt = r.messages[-1]["content"]

@@ -102,35 +102,12 @@ def _check_world_counts(cfg: StudyConfig, domain: str) -> None:
         raise PonderError(f"world.weights: every family of domain {domain!r} ({', '.join(fams)}) has weight 0")  # fmt: skip
     n = cfg.domains[domain].source.n
     for fam in fams:
-        need, cap = math.ceil(n * w[fam] / sum(w.values())), world_capacity(fam, cfg.world.n_test)
+        need, cap = math.ceil(n * w[fam] / sum(w.values())), world.capacity(fam, cfg.world.n_test)
         if cap is not None and need > cap:
             raise PonderError(
                 f"domains.{domain}.source.n: {n} prompts take {need} distinct {fam} items; the "
                 f"world holds {cap} (lower n, or world.weights.{fam})"
             )
-
-
-def world_capacity(family: str, n_test: int) -> int | None:
-    """Distinct training items a world family can draw: the key space `world._sample_key` draws
-    from, less the held-out test items (math: an upper bound, a held-out problem removes all its
-    wordings). None for a family this does not know. Past it the world gives up only after
-    200 tries per item (15 s for general n=140,000; forever for n=10^30)."""
-    from ponder.tiny import world
-
-    lo, hi = world.MATH_DIGITS
-    problems = (hi - lo + 1) ** 4  # four operands
-    if family == "math-oe":  # x wording x asking name
-        return problems * len(world.MATH_OE_TEMPLATES) * len(world.NAMES)
-    if family == "math-mc":  # x answer position x distractor salt (16 bits)
-        return problems * 4 * (1 << 16)
-    if family == "general-oe":  # thing x name x town x wording
-        keys = len(world.COLOURS) * len(world.NAMES) * len(world.TOWNS) * len(world.OE_TEMPLATES)
-        return keys - n_test
-    if family == "general-mc":  # category x word x 3 ordered distractors x position
-        words = sum(len(ws) for ws in world.CATEGORIES.values())
-        keys = sum(len(ws) * math.perm(words - len(ws), 3) * 4 for ws in world.CATEGORIES.values())
-        return keys - n_test
-    return None
 
 
 # ---------------------------------------------------------------- files

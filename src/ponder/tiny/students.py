@@ -95,6 +95,7 @@ def _qwen2_config(s: StudentConfig, tokenizer):
         num_key_value_heads=s.num_key_value_heads,
         max_position_embeddings=s.max_position_embeddings,
         tie_word_embeddings=True,
+        initializer_range=s.initializer_range or s.hidden_size**-0.5,
         rope_theta=10_000.0,
         bos_token_id=tokenizer.convert_tokens_to_ids("<|im_start|>"),
         eos_token_id=tokenizer.eos_token_id,
@@ -136,9 +137,9 @@ def tokenizer_for_study(cfg: StudyConfig, pairs: list[Path]):
     rows of each given pairs file (prompts and both answers: domains with other sources)."""
     import pandas as pd
 
-    from ponder.tiny import world
+    from ponder.tiny import solver, world
 
-    texts = world.corpus(cfg.world.seed)
+    texts = solver.corpus(cfg.world.seed)
     for path in pairs:
         df = pd.read_parquet(path, columns=["prompt", "ift", "reasoning"]).head(20_000)
         texts += [t for col in df.columns for t in df[col].astype(str)]

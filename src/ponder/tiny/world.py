@@ -2,26 +2,24 @@
 
 Four families, one per cell of §2.3's taxonomy (general vs math × multiple-choice vs open-ended):
 
-| family      | task                                   | steps | role                          |
-|-------------|----------------------------------------|-------|-------------------------------|
-| general-mc  | which option belongs to a category      | 1     | recall, MC                    |
-| general-oe  | the colour of a thing (memorised)       | 1     | negative control: a look-up   |
-| math-mc     | a*b+c*d, four options                   | 3     | positive control, MC          |
-| math-oe     | (a+b)*c-d                               | 3     | positive control (FEASIBILITY)|
+| family      | task                                          | steps | role                          |
+|-------------|-----------------------------------------------|-------|-------------------------------|
+| general-mc  | which of four words belongs to a category     | 1-4   | knowledge MC (a scan)         |
+| general-oe  | the colour of a thing (one of 16 facts)       | 1     | negative control: a look-up   |
+| math-mc     | which of four sums/products is even (or odd)  | 1-4   | math MC (a scan)              |
+| math-oe     | (a+b)*c-d                                     | 3     | positive control              |
 
 Prompts follow Table 4: an instruction ending "… put the answer (and only answer) inside
 \\boxed{}." then the question. Test and train splits are disjoint by the item's key (the underlying
-problem, not just its wording), and both are fixed by the world seed. `solve` parses a question back
-into its answer and steps: the scripted teacher answers from the prompt text alone, as a real
-teacher would.
+problem, not just its wording), and both are fixed by the world seed. `capacity` says how many
+distinct items a family holds. Reading a prompt back into its answer lives in tiny/solver.py.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
-import re
-from dataclasses import dataclass
 
 FAMILIES = ("general-mc", "general-oe", "math-mc", "math-oe")
 DOMAIN_FAMILIES = {"general": FAMILIES, "math": ("math-mc", "math-oe")}
@@ -42,62 +40,22 @@ INSTRUCTIONS = {
 # The distinct instructions: the student tokenizer gives each a single token (students.py).
 INSTRUCTION_PHRASES = tuple(sorted(set(INSTRUCTIONS.values())))
 
+# general-mc: 30 memorised memberships. No word is also a general-oe thing or colour, so the MC
+# traces state no fact the negative control asks for.
 CATEGORIES = {
-    "fruit": ["apple", "pear", "plum", "fig", "kiwi", "mango", "lemon", "grape"],
-    "animal": ["cat", "dog", "horse", "mouse", "tiger", "sheep", "goat", "wolf"],
-    "color": ["red", "blue", "green", "black", "white", "pink", "brown", "gray"],
-    "vehicle": ["car", "bus", "truck", "train", "boat", "plane", "bike", "taxi"],
-    "tool": ["hammer", "saw", "drill", "wrench", "knife", "rake", "shovel", "axe"],
-    "drink": ["tea", "coffee", "milk", "juice", "water", "soda", "wine", "beer"],
+    "fruit": ["apple", "pear", "fig", "kiwi", "mango", "grape"],
+    "animal": ["cat", "dog", "horse", "tiger", "sheep", "wolf"],
+    "vehicle": ["car", "bus", "truck", "train", "boat", "bike"],
+    "tool": ["hammer", "saw", "drill", "wrench", "rake", "axe"],
+    "drink": ["tea", "coffee", "juice", "water", "soda", "wine"],
 }
-NAMES = [
-    "Ana",
-    "Ben",
-    "Cleo",
-    "Dan",
-    "Eva",
-    "Finn",
-    "Gus",
-    "Hana",
-    "Ivo",
-    "Jana",
-    "Kai",
-    "Lea",
-    "Max",
-    "Nia",
-    "Omar",
-    "Pia",
-    "Raj",
-    "Sara",
-    "Tom",
-    "Uma",
-    "Vera",
-    "Will",
-    "Xena",
-    "Yuri",
-    "Zoe",
-    "Alex",
-    "Bea",
-    "Carl",
-    "Dora",
-    "Emil",
-    "Fay",
-    "Gina",
-    "Hugo",
-    "Iris",
-    "Jon",
-    "Kim",
-    "Leo",
-    "Mia",
-    "Ned",
-    "Ola",
-]
+NAMES = (
+    "Ana", "Ben", "Cleo", "Dan", "Eva", "Finn", "Gus", "Hana", "Ivo", "Jana", "Kai", "Lea", "Max",
+    "Nia", "Omar", "Pia", "Raj", "Sara", "Tom", "Uma", "Vera", "Will", "Xena", "Yuri", "Zoe",
+    "Alex", "Bea", "Carl", "Dora", "Emil", "Fay", "Gina", "Hugo", "Iris", "Jon", "Kim", "Leo",
+    "Mia", "Ned", "Ola",
+)  # fmt: skip
 # general-oe recalls one of 16 facts (a thing's colour); names, towns and wordings vary the prompt.
-# Earlier designs failed as controls at the study's budget: 80 memorised word opposites (no
-# student learned them in either format), and copying a number or a digit out of a passage
-# (reasoning students reached ~99%, IFT ~20-55%: copying operands in the math traces taught them
-# to copy, while IFT students never saw a copy). A negative control must need no skill that the
-# other families' traces teach.
 COLOURS = {
     "banana": "yellow", "lemon": "yellow", "grass": "green", "leaf": "green", "sky": "blue",
     "ocean": "blue", "snow": "white", "milk": "white", "coal": "black", "crow": "black",
@@ -111,19 +69,13 @@ OE_TEMPLATES = (
     "Tell {n} from {t} the colour of the {w}.",
     "{n} from {t} needs the colour of the {w}.",
 )
-# Wordings of the same math-oe problem (the split is by numbers, so wording never leaks a test item).
+# Wordings of the same math problem (the split is by numbers, so wording never leaks a test item).
 MATH_OE_TEMPLATES = ("Compute", "Calculate", "Evaluate", "Work out")
+PARITY = ("even", "odd")
 # Operands 1-6: every sub-step (sums to 12, products to 72) is seen in training, so a student that
 # writes the steps down can generalise to unseen problems, while a direct answer must compute the
-# whole 3-step function at once (the paper's positive control in miniature). With 1-9 the tiny
-# students did not pass their learning transition within the study's budget.
+# whole 3-step function at once (the paper's positive control in miniature).
 MATH_DIGITS = (1, 6)
-
-
-@dataclass(frozen=True)
-class Solution:
-    answer: str  # the gold answer (a letter for MC)
-    steps: tuple[str, ...]  # the reasoning steps a careful solver writes down
 
 
 def _key_hash(family: str, key: tuple) -> str:
@@ -136,35 +88,41 @@ def _sample_key(family: str, rng: random.Random) -> tuple:
         # A name in the wording varies the surface of the same problem (1,296 problems only).
         return (d(), d(), d(), d(), rng.randrange(len(MATH_OE_TEMPLATES)), rng.choice(NAMES))
     if family == "math-mc":
-        key = (d(), d(), d(), d())
-        return (*key, rng.randrange(4), rng.randrange(1 << 16))
+        want = rng.randrange(2)  # 0: asks for the even one, 1: the odd one
+        terms = [_parity_term(rng, want)]
+        while len(terms) < 4:  # three distinct distractors of the other parity
+            t = _parity_term(rng, 1 - want)
+            terms += [t] if t not in terms else []
+        pos = rng.randrange(4)
+        terms.insert(pos, terms.pop(0))
+        return (PARITY[want], tuple(terms), pos)
     if family == "general-oe":
         return (rng.choice(sorted(COLOURS)), rng.choice(NAMES), rng.choice(TOWNS),
                 rng.randrange(len(OE_TEMPLATES)))  # fmt: skip
-    cat = rng.choice(sorted(CATEGORIES))
-    word = rng.choice(CATEGORIES[cat])
-    others = [w for c, ws in sorted(CATEGORIES.items()) if c != cat for w in ws]
-    return (cat, word, tuple(rng.sample(others, 3)), rng.randrange(4))
+    cats = sorted(CATEGORIES)
+    cat = rng.choice(cats)
+    others = rng.sample([c for c in cats if c != cat], 3)  # one distractor per other category
+    words = tuple(rng.choice(CATEGORIES[c]) for c in others)
+    return (cat, rng.choice(CATEGORIES[cat]), words, rng.randrange(4))
 
 
 def _split_key(family: str, key: tuple) -> tuple:
     """The part of the key that defines the problem: math items with the same numbers are the
-    same problem whatever their option order, so splits are disjoint by numbers."""
-    return key[:4] if family.startswith("math") else key
+    same problem whatever their wording, options or family, so splits are disjoint by numbers."""
+    return key[:4] if family == "math-oe" else key
 
 
-def _math_mc_options(key: tuple) -> tuple[list[str], int]:
-    a, b, c, d, pos, salt = key
-    n = a * b + c * d
-    rng = random.Random(salt)
-    cands = [n + 1, n - 1, n + 10, n - 10, a * b + c + d, (a + b) * (c + d), n + 2]
-    distract: list[int] = []
-    for x in rng.sample(cands, len(cands)):
-        if x != n and x not in distract and x >= 0:
-            distract.append(x)
-    opts = distract[:3]
-    opts.insert(pos, n)
-    return [str(x) for x in opts], pos
+def _parity_term(rng: random.Random, parity: int) -> str:
+    """A sum or product of two operands (MATH_DIGITS) whose value has the given parity."""
+    while True:
+        a, b, op = rng.randint(*MATH_DIGITS), rng.randint(*MATH_DIGITS), rng.choice("+*")
+        if term_value(f"{a}{op}{b}") % 2 == parity:
+            return f"{a}{op}{b}"
+
+
+def term_value(term: str) -> int:
+    a, op, b = int(term[0]), term[1], int(term[2])
+    return a + b if op == "+" else a * b
 
 
 def render(family: str, key: tuple) -> tuple[str, str, list[str]]:
@@ -174,10 +132,9 @@ def render(family: str, key: tuple) -> tuple[str, str, list[str]]:
         q = f"{n} asks: {MATH_OE_TEMPLATES[t].lower()} ({a}+{b})*{c}-{d}."
         return q, str((a + b) * c - d), []
     if family == "math-mc":
-        a, b, c, d = key[:4]
-        opts, pos = _math_mc_options(key)
-        lines = " ".join(f"{LETTERS[i]}) {o}" for i, o in enumerate(opts))
-        return f"What is {a}*{b}+{c}*{d}? {lines}", LETTERS[pos], opts
+        want, terms, pos = key
+        lines = " ".join(f"{LETTERS[i]}) {t}" for i, t in enumerate(terms))
+        return f"Which of these is {want}? {lines}", LETTERS[pos], list(terms)
     if family == "general-oe":
         w, n, t, k = key
         return OE_TEMPLATES[k].format(w=w, n=n, t=t), COLOURS[w], []
@@ -193,7 +150,7 @@ def make_prompt(family: str, question: str) -> str:
     return f"{INSTRUCTIONS[family]}\n{question}"
 
 
-def _items(family: str, n: int, seed: int, exclude: set, split: str) -> list[dict]:
+def draw_items(family: str, n: int, seed: int, exclude: set, split: str) -> list[dict]:
     rng = random.Random(f"{seed}|{family}|{split}")
     out, seen, tries = [], set(), 0
     while len(out) < n:
@@ -220,11 +177,16 @@ def _items(family: str, n: int, seed: int, exclude: set, split: str) -> list[dic
     return out
 
 
+def _held_out(family: str, n_test: int, seed: int) -> set:
+    """Split keys no training item of `family` may have: the family's test problems."""
+    return {it["split_key"] for it in draw_items(family, n_test, seed, set(), "test")}
+
+
 def test_items(family: str, n: int = 200, seed: int = 0) -> list[dict]:
     """The held-out test set of one family: `n` items with distinct problems."""
     if family not in FAMILIES:
         raise ValueError(f"unknown world family {family!r} (known: {', '.join(FAMILIES)})")
-    items = _items(family, n, seed, set(), "test")
+    items = draw_items(family, n, seed, set(), "test")
     return [{k: v for k, v in it.items() if k != "split_key"} for it in items]
 
 
@@ -232,7 +194,7 @@ def train_prompts(
     domain: str, n: int, seed: int = 0, weights: dict[str, float] | None = None, n_test: int = 200
 ) -> list[dict]:
     """`n` training prompts of a domain (general: all four families; math: the math ones), with
-    no problem shared with the family's first `n_test` test items."""
+    no problem shared with any family's first `n_test` test items."""
     fams = DOMAIN_FAMILIES[domain]
     w = {f: (weights or {}).get(f, 1.0) for f in fams}
     total = sum(w.values())
@@ -240,69 +202,28 @@ def train_prompts(
     counts[fams[-1]] += n - sum(counts.values())
     rows: list[dict] = []
     for f in fams:
-        held = {it["split_key"] for it in _items(f, n_test, seed, set(), "test")}
-        rows += _items(f, counts[f], seed, held, f"train-{domain}")
+        rows += draw_items(f, counts[f], seed, _held_out(f, n_test, seed), f"train-{domain}")
     random.Random(f"{seed}|{domain}|order").shuffle(rows)
     return [{k: v for k, v in r.items() if k != "split_key"} for r in rows]
 
 
-# ---------------------------------------------------------------- solving from the text alone
-_RE = {
-    "math-oe": re.compile(
-        r"(?:compute|calculate|evaluate|work out) \((\d)\+(\d)\)\*(\d)-(\d)\.", re.IGNORECASE
-    ),
-    "math-mc": re.compile(r"What is (\d)\*(\d)\+(\d)\*(\d)\? (.*)$"),
-    "general-mc": re.compile(r"Which of these is an? (\w+)\? (.*)$"),
-    "general-oe": re.compile(r"colour (?:is|of) the (\w+)[?.]"),
-}
-_OPT = re.compile(r"([A-D])\) (\S+)")
-
-
-def family_of(prompt: str) -> str | None:
-    for fam in ("math-oe", "math-mc", "general-mc", "general-oe"):
-        if _RE[fam].search(prompt):
-            return fam
+def capacity(family: str, n_test: int) -> int | None:
+    """Distinct training items a family can draw: its key space (`_sample_key`) less the held-out
+    test items (math-oe: an upper bound, as a held-out problem removes all its wordings). None for
+    a family this does not know. Past it `draw_items` gives up only after 200 tries per item."""
+    lo, hi = MATH_DIGITS
+    digits = hi - lo + 1
+    if family == "math-oe":  # four operands x wording x asking name
+        return digits**4 * len(MATH_OE_TEMPLATES) * len(NAMES) - n_test
+    if family == "math-mc":  # asked parity x four distinct terms x position
+        terms = digits * digits * 2  # a op b, two operators (some values repeat; an upper bound)
+        return 2 * math.perm(terms, 4) * 4 - n_test
+    if family == "general-oe":  # thing x name x town x wording
+        return len(COLOURS) * len(NAMES) * len(TOWNS) * len(OE_TEMPLATES) - n_test
+    if (
+        family == "general-mc"
+    ):  # category x word x one word from 3 of the 4 other categories x position
+        per_cat = len(next(iter(CATEGORIES.values())))
+        others = math.perm(len(CATEGORIES) - 1, 3) * per_cat**3
+        return len(CATEGORIES) * per_cat * others * 4 - n_test
     return None
-
-
-def solve(prompt: str) -> Solution:
-    """Answer a world prompt from its text; raises ValueError for text outside the world."""
-    fam = family_of(prompt)
-    if fam is None:
-        raise ValueError("not a tiny-world prompt")
-    m = _RE[fam].search(prompt)
-    assert m is not None
-    if fam == "math-oe":
-        a, b, c, d = map(int, m.groups())
-        s, p = a + b, (a + b) * c
-        return Solution(str(p - d), (f"{a}+{b}={s}", f"{s}*{c}={p}", f"{p}-{d}={p - d}"))
-    if fam == "math-mc":
-        a, b, c, d = map(int, m.groups()[:4])
-        p, q = a * b, c * d
-        opts = dict((v, k) for k, v in _OPT.findall(m.group(5)))
-        letter = opts[str(p + q)]
-        steps = (f"{a}*{b}={p}", f"{c}*{d}={q}", f"{p}+{q}={p + q}", f"{p + q} is {letter}")
-        return Solution(letter, steps)
-    if fam == "general-oe":
-        # A one-step look-up has nothing to decompose: the trace states no intermediate fact (not
-        # even the asked thing, which would hand the student a copy path IFT lacks), so this
-        # family is the negative control.
-        return Solution(COLOURS[m.group(1)], ("a single fact to recall",))
-    cat = m.group(1)
-    for letter, word in _OPT.findall(m.group(2)):
-        if word in CATEGORIES[cat]:
-            art = "an" if cat[0] in "aeiou" else "a"
-            return Solution(letter, (f"{word} is {art} {cat}", f"{word} is {letter}"))
-    raise ValueError("no option belongs to the category")
-
-
-def corpus(seed: int = 0, n: int = 400) -> list[str]:
-    """Text for training the tiny tokenizer: prompts and both answer styles of every family."""
-    from ponder.lm.scripted import ift_answer, reasoning_answer
-
-    texts = []
-    for fam in FAMILIES:
-        for it in _items(fam, n, seed + 1, set(), "corpus"):
-            sol = solve(it["prompt"])
-            texts += [it["prompt"], ift_answer(sol), reasoning_answer(sol)]
-    return texts
