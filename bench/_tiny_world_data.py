@@ -1,8 +1,8 @@
 """Shared setup for the training benchmarks: the tiny world's pairs and its largest student.
 
-Pairs come from the world's general-domain prompts answered by the scripted teacher (IFT ≈ 8
-tokens, reasoning ≈ 20-40: the skewed lengths the tiny study trains on); the student is a ~2M
-parameter Qwen2 built by `ponder.tiny.students`, the built-in tiny study's largest student.
+Pairs come from the world's general-domain prompts answered by the scripted teacher (IFT a few
+tokens, reasoning ≈ 13-35: the skewed lengths the tiny study trains on); the student is the
+built-in tiny study's largest (tiny-0.6m), a Qwen2 built by `ponder.tiny.students`.
 """
 
 from __future__ import annotations

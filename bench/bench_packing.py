@@ -1,4 +1,4 @@
-"""Packed vs padded training of the largest tiny student on tiny-world reasoning data (issue 4).
+"""Packed vs padded training of the largest tiny student on tiny-world reasoning data.
 
 One run, same student, same token budget per step (16 windows of `--window` tokens): ponder's
 `train_phase` with `packing=false` (one example per row, rows padded to the longest in the

@@ -1,6 +1,6 @@
-"""ponder's training loop vs a minimal hand-written PyTorch loop (issue 2), in one run.
+"""ponder's training loop vs a minimal hand-written PyTorch loop, in one run.
 
-Both train the same ~2M-parameter tiny student from the same initial weights on the same
+Both train the same tiny student (the tiny study's largest) from the same initial weights on the same
 token-measured steps (one epoch of a ρ=0.5 tiny-world mix, padded micro-batches), with AdamW and
 gradient clipping; only the loop differs. The hand loop is what one writes from scratch: padded
 `input_ids` + `attention_mask` + `labels`, `model(...).loss.backward()`, `opt.step()`. Printed:

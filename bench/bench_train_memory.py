@@ -1,6 +1,6 @@
 """Peak memory of a training phase against the size of its mix, and tokenisation throughput.
 
-The tiny study's general mix (15,000 tiny-world examples) at 1×, 10× and 100× its size (the
+A mix of 20,000 tiny-world examples (the tiny study's general domain) at 1×, 10× and 100× (the
 world's examples repeated under new ids), each trained by the largest tiny student in a fresh
 process through `train_phase` with the mix as a file (the pipeline's path: token store built
 once, memory-mapped), `train.max_tokens` capping the trained tokens so every size trains the same
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-TINY_MIX = 15_000  # the tiny study's general domain (resources/studies/tiny.yaml)
+TINY_MIX = 20_000  # the tiny study's general domain (resources/studies/tiny.yaml)
 
 
 def child(init: Path, mix: Path, out: Path, cfg_json: str) -> None:

@@ -69,7 +69,7 @@ def make_lm(backend: str, model: str, **options: Any) -> LM:
         raise PonderError(f"backend: unknown {backend!r} (known: {', '.join(BACKENDS)})")
     entry = BACKENDS[backend]
     cls = getattr(importlib.import_module(f"ponder.lm.{entry.module}"), entry.cls)
-    return cls() if entry.cls == "ScriptedTeacher" else cls(model, **options)
+    return cls(model, **options)
 
 
 def make_teacher(cfg: Any) -> LM:

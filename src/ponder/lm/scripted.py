@@ -26,6 +26,9 @@ class ScriptedTeacher:
 
     name = "scripted"
 
+    def __init__(self, model: str = "scripted") -> None:
+        self.model = model  # the world is the model: the name is only recorded
+
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
         out = []
         for r in requests:
