@@ -3,12 +3,12 @@
 import pytest
 
 from ponder.config import StudentConfig
-from ponder.tiny import students, world
+from ponder.tiny import solver, students
 
 
 @pytest.fixture(scope="module")
 def tok():
-    return students.build_tokenizer(world.corpus(0, 100), 384)
+    return students.build_tokenizer(solver.corpus(0, 100), 384)
 
 
 def test_digits_are_single_tokens_and_text_round_trips(tok):
@@ -56,7 +56,7 @@ def test_saved_student_tokenizer_encodes_identically_after_reload(tmp_path, tok)
     s = StudentConfig(name="s", hidden_size=32, num_hidden_layers=1, intermediate_size=64)
     path = students.init_student(s, tok, tmp_path / "s")
     again = AutoTokenizer.from_pretrained(path)
-    for text in world.corpus(5, 20)[:30]:
+    for text in solver.corpus(5, 20)[:30]:
         msgs = [{"role": "user", "content": text}, {"role": "assistant", "content": text}]
         a = tok.apply_chat_template(msgs, return_dict=True)["input_ids"]
         b = again.apply_chat_template(msgs, return_dict=True)["input_ids"]

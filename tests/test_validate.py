@@ -69,8 +69,8 @@ BAD_STUDIES = [
     ("infinite lr", "tiny", ["train.lr=.inf"], "train.lr: Input should be a finite number"),
     ("source.n 10**30", "tiny", [f"domains.general.source.n={10**30}"],
      "domains.general.source.n: Input should be less than or equal to 1000000000"),
-    ("more prompts than the world holds", "tiny", ["domains.general.source.n=140000"],
-     "domains.general.source.n: 140000 prompts take 28000 distinct general-oe items; the world holds 25400"),  # fmt: skip
+    ("more prompts than the world holds", "tiny", ["domains.general.source.n=200000"],
+     "domains.general.source.n: 200000 prompts take 33334 distinct general-oe items; the world holds 25400"),  # fmt: skip
     ("world family misspelt", "tiny", ["world.weights.general-mx=1"],
      "world.weights: unknown family 'general-mx'"),
     ("world families all weight 0", "tiny",
