@@ -237,11 +237,11 @@ def test_validate_accepts_what_is_there(monkeypatch, capsys, tmp_path):
         _source(str(tmp_path / "prompts.jsonl")),
         "domains.math.source={kind: hub, dataset: openai/gsm8k}",
         f"students.0={{name: tiny-0.05m, init: pretrained, path: '{tmp_path / 'ckpt'}'}}",
-        "students.1={name: tiny-0.6m, init: pretrained, path: Qwen/Qwen2.5-0.5B}",
+        "students.1={name: tiny-0.2m, init: pretrained, path: Qwen/Qwen2.5-0.5B}",
         "eval.benchmarks=[gsm8k, tiny-math-oe]",
         f"eval.data_dir={GSM8K_DATA}",
     ]
     code, out, err = run_cli(monkeypatch, capsys, "study_cmd", "validate", "tiny",
                              *(f"--set={s}" for s in sets))  # fmt: skip
     assert code == 0, err
-    assert "study tiny: 7 trained models" in out
+    assert "study tiny: 6 trained models" in out
