@@ -8,13 +8,14 @@ count, and only then written (evaluate/download.py). `--from DIR` reads hub-shap
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from ponder.cli.options import JsonOpt, echo_json
 
 console = Console(highlight=False)
 data_app = typer.Typer(help="Benchmark data: download the hub splits the benchmarks read.")
@@ -46,7 +47,7 @@ def download_(
             help="Accept item counts that differ from the expected ones (a partial mirror).",
         ),  # fmt: skip
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Download benchmarks into the cache, checking each one's item count."""
     from ponder.evaluate.benchmarks import default_data_dir
@@ -55,7 +56,7 @@ def download_(
     target = data_dir or default_data_dir()
     rows = download(benchmarks, target, from_, check_counts=not no_count_check)
     if as_json:
-        print(json.dumps({"data_dir": str(target), "benchmarks": rows}))
+        echo_json({"data_dir": str(target), "benchmarks": rows})
         return
     table = Table(title=f"benchmarks in {target}")
     for c in ("benchmark", "items", "expected", "few-shot", "files"):

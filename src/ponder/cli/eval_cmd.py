@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ponder.cli.options import OutOpt, SetOpt, StudyArg, echo_json, run_stage
+from ponder.cli.options import JsonOpt, OutOpt, SetOpt, StudyArg, echo_json, run_stage
 from ponder.errors import PonderError
 
 console = Console(highlight=False)
@@ -143,7 +143,7 @@ def eval_(
             help="With --responses: per-item verdicts (.jsonl|.parquet); else the run directory.",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Score a seeded subsample of N rows.")
     ] = None,

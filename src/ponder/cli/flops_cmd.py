@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ponder import flops as F
-from ponder.cli.options import echo_json
+from ponder.cli.options import JsonOpt, echo_json
 from ponder.config.stages import COUNT_MAX, TOKENS_MAX
 from ponder.errors import PonderError
 
@@ -77,7 +77,7 @@ def forward_cmd(
     model: str = typer.Option(..., "--model", help=MODEL_HELP),
     seq_len: int = typer.Option(..., "--seq-len", help="Sequence length l (tokens)."),
     method: str = typer.Option("paper", "--method", help=METHOD_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: JsonOpt = False,
 ) -> None:
     """Eq. (1): one forward pass over SEQ_LEN tokens."""
     method, seq_len = _method(method), _positive(seq_len, "--seq-len")
@@ -93,7 +93,7 @@ def train_cmd(
     seq_len: int = typer.Option(..., "--seq-len", help="Length of each training sample."),
     samples: int = typer.Option(1, "--samples", help="Number of samples N_s."),
     method: str = typer.Option("paper", "--method", help=METHOD_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: JsonOpt = False,
 ) -> None:
     """Eqs. (2)-(3): SAMPLES training samples of SEQ_LEN tokens (3 x forward each)."""
     method, seq_len = _method(method), _positive(seq_len, "--seq-len")
@@ -112,7 +112,7 @@ def infer_cmd(
     prompt_tokens: int = typer.Option(..., "--prompt-tokens", help="Prompt length l_p."),
     gen_tokens: int = typer.Option(..., "--gen-tokens", help="Generated tokens l_g."),
     method: str = typer.Option("paper", "--method", help=METHOD_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: JsonOpt = False,
 ) -> None:
     """Eq. (6): prefill a PROMPT_TOKENS prompt (Eq. 4), then GEN_TOKENS cached steps (Eq. 5)."""
     method = _method(method)

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ponder.cli.options import OutOpt, SetOpt, StudyArg, echo_json
+from ponder.cli.options import JsonOpt, OutOpt, SetOpt, StudyArg, echo_json
 from ponder.errors import PonderError
 
 
@@ -72,7 +72,7 @@ def generate_cmd(
         list[str] | None, typer.Option("--domain", help="Only this domain (repeatable).")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate; call no teacher.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Generate IFT and reasoning answers for every prompt: <run>/pairs/<domain>.parquet."""

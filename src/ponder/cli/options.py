@@ -25,6 +25,7 @@ SetOpt = Annotated[
         "--set", help="Override a config value: key.path=value (repeatable, YAML values)."
     ),
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 RerunOpt = Annotated[
     bool,
     typer.Option("--rerun-outdated", help="Redo finished steps made by another ponder version."),

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ponder.cli.options import echo_json
+from ponder.cli.options import JsonOpt, echo_json
 from ponder.errors import PonderError
 
 StudyArg = Annotated[str, typer.Argument(help="Study YAML path or built-in name (e.g. paper).")]
@@ -33,7 +33,6 @@ SetOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option("--set", help="Override a config value: key.path=value (repeatable)."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 console = Console(highlight=False)
 
