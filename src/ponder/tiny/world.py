@@ -220,9 +220,7 @@ def capacity(family: str, n_test: int) -> int | None:
         return 2 * math.perm(terms, 4) * 4 - n_test
     if family == "general-oe":  # thing x name x town x wording
         return len(COLOURS) * len(NAMES) * len(TOWNS) * len(OE_TEMPLATES) - n_test
-    if (
-        family == "general-mc"
-    ):  # category x word x one word from 3 of the 4 other categories x position
+    if family == "general-mc":  # category x word x a word from 3 other categories x position
         per_cat = len(next(iter(CATEGORIES.values())))
         others = math.perm(len(CATEGORIES) - 1, 3) * per_cat**3
         return len(CATEGORIES) * per_cat * others * 4 - n_test
