@@ -6,7 +6,9 @@ per benchmark, measured in this one run: the scorer alone (data already loaded) 
 console command (process start, imports, loading, scoring). Prints one JSON line per benchmark and
 the ratio between the two benchmarks' scorer throughputs.
 
-    python bench/bench_scoring.py --data-dir DIR [--repeats 3]   (DIR: the benchmark files; default $PONDER_DATA_DIR)
+    python bench/bench_scoring.py --data-dir DIR [--repeats 3]
+
+DIR holds the benchmark files (default: $PONDER_DATA_DIR).
 """
 
 from __future__ import annotations
@@ -45,15 +47,33 @@ def measure(name: str, responses: Path, data: Path, repeats: int) -> dict:
         best = min(best, time.perf_counter() - t0)
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", "from ponder.cli import main; main()", "eval", "--benchmark", name,
-         "--responses", str(responses), "--data-dir", str(data), "--json"],
-        check=True, capture_output=True, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from ponder.cli import main; main()",
+            "eval",
+            "--benchmark",
+            name,
+            "--responses",
+            str(responses),
+            "--data-dir",
+            str(data),
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     cli_s = time.perf_counter() - t0
     n = len(rows)
-    return {"benchmark": name, "n": n, "accuracy": round(summary["accuracy"], 2),
-            "scorer_items_per_s": round(n / best, 1), "cli_wall_s": round(cli_s, 2),
-            "cli_items_per_s": round(n / cli_s, 1)}  # fmt: skip
+    return {
+        "benchmark": name,
+        "n": n,
+        "accuracy": round(summary["accuracy"], 2),
+        "scorer_items_per_s": round(n / best, 1),
+        "cli_wall_s": round(cli_s, 2),
+        "cli_items_per_s": round(n / cli_s, 1),
+    }
 
 
 def main() -> None:
@@ -63,8 +83,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        m = measure("math-500", math500_responses(args.data_dir, Path(tmp) / "m.jsonl"),
-                    args.data_dir, args.repeats)  # fmt: skip
+        m = measure(
+            "math-500",
+            math500_responses(args.data_dir, Path(tmp) / "m.jsonl"),
+            args.data_dir,
+            args.repeats,
+        )
         ife = args.data_dir / "ifeval" / "input_response_data_gpt4_20231107_145030.jsonl"
         i = measure("ifeval", ife, args.data_dir, args.repeats)
     print(json.dumps(m))

@@ -1,8 +1,8 @@
 """ponder's training loop vs a minimal hand-written PyTorch loop, in one run.
 
-Both train the same tiny student (the tiny study's largest) from the same initial weights on the same
-token-measured steps (one epoch of a ρ=0.5 tiny-world mix, padded micro-batches), with AdamW and
-gradient clipping; only the loop differs. The hand loop is what one writes from scratch: padded
+Both train the same tiny student (the tiny study's largest) from the same initial weights on the
+same token-measured steps (one epoch of a ρ=0.5 tiny-world mix, padded micro-batches), with AdamW
+and gradient clipping; only the loop differs. The hand loop is what one writes from scratch: padded
 `input_ids` + `attention_mask` + `labels`, `model(...).loss.backward()`, `opt.step()`. Printed:
 tokens/s of each (non-pad tokens / loop seconds) and their ratio (target ≥ 0.90). The two are
 interleaved `--repeats` times and the best of each kept, because the machine is shared.

@@ -34,17 +34,27 @@ def child(init: Path, mix: Path, out: Path, cfg_json: str) -> None:
     from ponder.train.loop import train_phase
 
     cfg = TrainConfig.model_validate_json(cfg_json)
-    s = train_phase(init, mix, out / "model", cfg, lr=3e-3, seed=0, progress=False,
-                    cache=out / "tokens")  # fmt: skip
+    s = train_phase(
+        init, mix, out / "model", cfg, lr=3e-3, seed=0, progress=False, cache=out / "tokens"
+    )
     meta = tokens.store_meta(out / "tokens" / s["token_store"])
     kb = 1024  # ru_maxrss is in KiB on Linux
-    print(json.dumps({
-        "rss_train_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kb,
-        "rss_tokenizer_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kb,
-        "examples": meta["examples"], "store_tokens": meta["tokens"],
-        "tokenize_s": meta["tokenize_s"], "tokens_per_s": meta["tokens_per_s"],
-        "procs": meta["procs"], "steps": s["steps"], "trained_tokens": s["tokens"],
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "rss_train_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kb,
+                "rss_tokenizer_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+                / kb,
+                "examples": meta["examples"],
+                "store_tokens": meta["tokens"],
+                "tokenize_s": meta["tokenize_s"],
+                "tokens_per_s": meta["tokens_per_s"],
+                "procs": meta["procs"],
+                "steps": s["steps"],
+                "trained_tokens": s["tokens"],
+            }
+        )
+    )
 
 
 def write_mix(base, scale: int, path: Path) -> None:
@@ -97,26 +107,38 @@ def main() -> None:
     cfg = load_study("tiny").train.model_copy(
         update={"max_tokens": args.max_tokens, "threads": 2, "tokenize_procs": args.procs}
     )
-    print(f"student {params / 1e6:.2f}M params; 1x mix = {TINY_MIX:,} examples; trained tokens "
-          f"capped at {args.max_tokens:,}")  # fmt: skip
+    print(
+        f"student {params / 1e6:.2f}M params; 1x mix = {TINY_MIX:,} examples; trained tokens "
+        f"capped at {args.max_tokens:,}"
+    )
     rows = {}
     for scale in map(int, args.scales.split(",")):
         rate = tokenizer_rate(init, examples)
         mix = tmp / f"mix-{scale}x.parquet"
         write_mix(base, scale, mix)
-        cmd = [sys.executable, __file__, "--child", str(init), str(mix), str(tmp / f"run-{scale}x"),
-               TrainConfig.model_validate(cfg.model_dump()).model_dump_json()]  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(init),
+            str(mix),
+            str(tmp / f"run-{scale}x"),
+            TrainConfig.model_validate(cfg.model_dump()).model_dump_json(),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode:
             raise SystemExit(proc.stderr[-3000:])
         r = rows[scale] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"{scale:4d}x  {r['examples']:>9,} examples {r['store_tokens']:>12,} tokens  "
-              f"peak RSS train {r['rss_train_mb']:7.1f} MB, tokenizer worker "
-              f"{r['rss_tokenizer_worker_mb']:6.1f} MB  store built in {r['tokenize_s']:6.1f} s = "
-              f"{r['tokens_per_s']:>10,.0f} tokens/s ({r['procs']} procs; "
-              f"{r['tokens_per_s'] / rate:.2f}x the batch call's {rate:,.0f})  trained "
-              f"{r['steps']} steps, "
-              f"{r['trained_tokens']:,} tokens", flush=True)  # fmt: skip
+        print(
+            f"{scale:4d}x  {r['examples']:>9,} examples {r['store_tokens']:>12,} tokens  "
+            f"peak RSS train {r['rss_train_mb']:7.1f} MB, tokenizer worker "
+            f"{r['rss_tokenizer_worker_mb']:6.1f} MB  store built in {r['tokenize_s']:6.1f} s = "
+            f"{r['tokens_per_s']:>10,.0f} tokens/s ({r['procs']} procs; "
+            f"{r['tokens_per_s'] / rate:.2f}x the batch call's {rate:,.0f})  trained "
+            f"{r['steps']} steps, "
+            f"{r['trained_tokens']:,} tokens",
+            flush=True,
+        )
     lo, hi = min(rows), max(rows)
     growth = rows[hi]["rss_train_mb"] / rows[lo]["rss_train_mb"] - 1
     print(f"peak RSS {hi}x vs {lo}x: {growth:+.1%}   (target <= +25%)")

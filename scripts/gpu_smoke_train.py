@@ -41,17 +41,49 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 # Qwen2.5 config.json values (hub: Qwen/Qwen2.5-0.5B, Qwen/Qwen2.5-1.5B).
 SIZES = {
-    "0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-                 num_attention_heads=14, num_key_value_heads=2),
-    "1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                 num_attention_heads=12, num_key_value_heads=2),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=2),
-}  # fmt: skip
+    "0.5b": dict(
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+    ),
+    "1.5b": dict(
+        hidden_size=1536,
+        intermediate_size=8960,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+    ),
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    ),
+}
 QWEN_VOCAB = 151_936
-KEYS = ["label", "size", "attention", "liger", "compile", "sharding", "window", "steps", "tokens",
-        "steady_tokens_per_s", "steady_mfu", "mfu", "peak_gpu_mem_gb", "packing_efficiency",
-        "final_loss", "wall_s", "total_s", "gpu"]  # fmt: skip
+KEYS = [
+    "label",
+    "size",
+    "attention",
+    "liger",
+    "compile",
+    "sharding",
+    "window",
+    "steps",
+    "tokens",
+    "steady_tokens_per_s",
+    "steady_mfu",
+    "mfu",
+    "peak_gpu_mem_gb",
+    "packing_efficiency",
+    "final_loss",
+    "wall_s",
+    "total_s",
+    "gpu",
+]
 
 
 def build(out: Path, size: str, vocab: int) -> Path:
@@ -65,9 +97,14 @@ def build(out: Path, size: str, vocab: int) -> Path:
     words = [f"w{i}" for i in range(4000)]
     texts = [" ".join(random.Random(k).sample(words, 50)) for k in range(2000)]
     fast = build_tokenizer(texts, vocab_size=8192)  # the tiny students' tokenizer, ChatML template
-    cfg = Qwen2Config(vocab_size=max(vocab, len(fast)), pad_token_id=fast.pad_token_id,
-                      max_position_embeddings=32768, rope_theta=1_000_000.0,
-                      tie_word_embeddings=True, **SIZES[size])  # fmt: skip
+    cfg = Qwen2Config(
+        vocab_size=max(vocab, len(fast)),
+        pad_token_id=fast.pad_token_id,
+        max_position_embeddings=32768,
+        rope_theta=1_000_000.0,
+        tie_word_embeddings=True,
+        **SIZES[size],
+    )
     Qwen2ForCausalLM(cfg).save_pretrained(out)
     fast.save_pretrained(out)
     return out
@@ -79,8 +116,14 @@ def examples(tokens: int, window: int, seed: int = 0) -> list[dict]:
     while total < tokens:
         n = int(min(window - 64, rng.lognormvariate(6.5, 0.8)))
         text = " ".join(f"w{rng.randrange(4000)}" for _ in range(max(8, n // 2)))
-        out.append({"id": str(len(out)), "prompt": "q " + text[:200], "completion": text,
-                    "style": "reasoning"})  # fmt: skip
+        out.append(
+            {
+                "id": str(len(out)),
+                "prompt": "q " + text[:200],
+                "completion": text,
+                "style": "reasoning",
+            }
+        )
         total += n
     return out
 
@@ -116,10 +159,18 @@ def run(args) -> dict:
         time.sleep(1)
     k = args.windows_per_step
     cfg = TrainConfig(
-        global_batch_tokens=k * args.window, micro_batch_size=args.micro, max_seq_len=args.window,
-        packing=True, precision="fp32" if args.dry else "bf16", warmup_steps=2, decay_steps=4,
-        attention=args.attention, compile=args.compile, liger=args.liger, fsdp=args.fsdp,
-    )  # fmt: skip
+        global_batch_tokens=k * args.window,
+        micro_batch_size=args.micro,
+        max_seq_len=args.window,
+        packing=True,
+        precision="fp32" if args.dry else "bf16",
+        warmup_steps=2,
+        decay_steps=4,
+        attention=args.attention,
+        compile=args.compile,
+        liger=args.liger,
+        fsdp=args.fsdp,
+    )
     data = examples(args.steps * k * args.window, args.window)
     out = tmp / f"out-{args.label or 'run'}"  # one path for every rank
     s = train_phase(init, data, out, cfg, lr=2e-5, seed=0, progress=False)
@@ -129,9 +180,13 @@ def run(args) -> dict:
     AutoModelForCausalLM.from_pretrained(out)  # the gathered checkpoint reloads
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu (dry)"
     return {k: s.get(k) for k in KEYS} | {
-        "label": args.label, "size": args.size, "compile": args.compile, "window": args.window,
-        "gpu": gpu, "total_s": round(time.time() - t0, 1),
-    }  # fmt: skip
+        "label": args.label,
+        "size": args.size,
+        "compile": args.compile,
+        "window": args.window,
+        "gpu": gpu,
+        "total_s": round(time.time() - t0, 1),
+    }
 
 
 def isolation(attentions: list[str], device: str = "cuda") -> None:
@@ -139,8 +194,14 @@ def isolation(attentions: list[str], device: str = "cuda") -> None:
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    cfg = Qwen2Config(vocab_size=1000, hidden_size=256, intermediate_size=512, num_hidden_layers=4,
-                      num_attention_heads=4, num_key_value_heads=2)  # fmt: skip
+    cfg = Qwen2Config(
+        vocab_size=1000,
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
     a, b = torch.randint(0, 1000, (1, 300)), torch.randint(0, 1000, (1, 200))
     a2 = torch.randint(0, 1000, (1, 300))
     for attn in attentions:
@@ -176,8 +237,18 @@ def isolation(attentions: list[str], device: str = "cuda") -> None:
 
 def table(path: Path) -> None:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    cols = ["label", "size", "attention", "liger", "compile", "sharding", "steady_tokens_per_s",
-            "steady_mfu", "peak_gpu_mem_gb", "total_s"]  # fmt: skip
+    cols = [
+        "label",
+        "size",
+        "attention",
+        "liger",
+        "compile",
+        "sharding",
+        "steady_tokens_per_s",
+        "steady_mfu",
+        "peak_gpu_mem_gb",
+        "total_s",
+    ]
     print(" | ".join(cols))
     for r in rows:
         cells = [r.get(c) for c in cols]

@@ -1,5 +1,6 @@
 """Call `ponder.cli.main` in-process with one command group registered (the others are not
-imported), returning (exit code, stdout, stderr): main()'s error mapping is part of what is tested."""
+imported), returning (exit code, stdout, stderr): main()'s error mapping is part of what is
+tested."""
 
 from __future__ import annotations
 

@@ -24,9 +24,16 @@ def build(out: Path, shape: str = "full") -> Path:
     return make_fixture.build(out, shape)
 
 
-def synthetic(out: Path, acc: dict[tuple[str, int], dict[str, float]], *, seeds=(0, 1, 2),
-              n: int = 200, seed_sd: float = 0.0, shared: float = 0.8,
-              chance: dict[str, float] | None = None) -> Path:  # fmt: skip
+def synthetic(
+    out: Path,
+    acc: dict[tuple[str, int], dict[str, float]],
+    *,
+    seeds=(0, 1, 2),
+    n: int = 200,
+    seed_sd: float = 0.0,
+    shared: float = 0.8,
+    chance: dict[str, float] | None = None,
+) -> Path:
     """A general-domain study: acc[(fmt, params)][benchmark] is the accuracy each seed of the
     IFT ('IFT', ρ=0) or reasoning ('reasoning', ρ=1) student of that size is drawn at. Items
     share a latent difficulty (weight `shared`), so paired comparisons see correlated verdicts.
@@ -45,24 +52,47 @@ def synthetic(out: Path, acc: dict[tuple[str, int], dict[str, float]], *, seeds=
                 correct = np.zeros(n, bool)
                 correct[np.argsort(score)[: round(p_s * n)]] = True
                 tokens = np.where(correct, 40, 60) * (4 if fmt == "reasoning" else 1)
-                ev = pd.DataFrame({"id": [f"{b}-{i}" for i in range(n)], "correct": correct,
-                                   "tokens": tokens, "prompt_tokens": 30,
-                                   "infer_flops": tokens * params * 2.0, "response": "x"})  # fmt: skip
+                ev = pd.DataFrame(
+                    {
+                        "id": [f"{b}-{i}" for i in range(n)],
+                        "correct": correct,
+                        "tokens": tokens,
+                        "prompt_tokens": 30,
+                        "infer_flops": tokens * params * 2.0,
+                        "response": "x",
+                    }
+                )
                 path = out / "evals" / model / f"{b}.parquet"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 ev.to_parquet(path, index=False)
                 a = float(correct.mean())
                 hw = 1.96 * math.sqrt(max(a * (1 - a), 1e-9) / n)
                 mc = b.endswith("-mc")
-                rows.append(dict(
-                    model=model, kind="student", student=f"s{params}", params=params,
-                    domain="general", ratio=ratio, schedule="sequential", arm="", seed=seed,
-                    benchmark=b, family="math" if "math" in b else "general",
-                    format="MC" if mc else "OE",
-                    chance=(chance or {}).get(b, 0.25 if mc else 0.0), accuracy=a, n=n,
-                    mean_tokens=float(tokens.mean()), train_flops=params * 1e6 * (1 + 3 * ratio),
-                    infer_flops=float(ev["infer_flops"].sum()), ci_low=a - hw, ci_high=a + hw,
-                    mean_tokens_correct=40.0, mean_tokens_incorrect=60.0,
-                ))  # fmt: skip
+                rows.append(
+                    dict(
+                        model=model,
+                        kind="student",
+                        student=f"s{params}",
+                        params=params,
+                        domain="general",
+                        ratio=ratio,
+                        schedule="sequential",
+                        arm="",
+                        seed=seed,
+                        benchmark=b,
+                        family="math" if "math" in b else "general",
+                        format="MC" if mc else "OE",
+                        chance=(chance or {}).get(b, 0.25 if mc else 0.0),
+                        accuracy=a,
+                        n=n,
+                        mean_tokens=float(tokens.mean()),
+                        train_flops=params * 1e6 * (1 + 3 * ratio),
+                        infer_flops=float(ev["infer_flops"].sum()),
+                        ci_low=a - hw,
+                        ci_high=a + hw,
+                        mean_tokens_correct=40.0,
+                        mean_tokens_incorrect=60.0,
+                    )
+                )
     pd.DataFrame(rows).to_parquet(out / "results.parquet", index=False)
     return out

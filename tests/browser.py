@@ -23,10 +23,18 @@ from pathlib import Path
 import numpy as np
 
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--remote-debugging-port=0", "--remote-allow-origins=*", "--window-size=1400,1000",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+    "--window-size=1400,1000",
+]
 
 
 def chromium() -> str | None:
@@ -93,10 +101,16 @@ async def _inspect(ws_url: str, page: Path, timeout: float) -> PageReport:
         from PIL import Image
 
         for img in json.loads(res["result"]["value"]):
-            clip = {"x": img["x"], "y": img["y"], "width": max(1, img["cw"]),
-                    "height": max(1, img["ch"]), "scale": 1}  # fmt: skip
-            shot = await call("Page.captureScreenshot", format="png", clip=clip,
-                              captureBeyondViewport=True)  # fmt: skip
+            clip = {
+                "x": img["x"],
+                "y": img["y"],
+                "width": max(1, img["cw"]),
+                "height": max(1, img["ch"]),
+                "scale": 1,
+            }
+            shot = await call(
+                "Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True
+            )
             px = np.asarray(Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("L"))
             img["pixel_std"] = float(px.std())
             img["ink"] = float(np.mean(px < 200))  # share of clearly non-white pixels
@@ -114,8 +128,10 @@ def inspect_page(page: Path, timeout: float = 60.0) -> PageReport:
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [exe, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             for line in proc.stderr:  # Chromium announces its DevTools endpoint on stderr
                 if m := re.search(r"DevTools listening on (ws://\S+)", line):

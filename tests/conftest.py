@@ -30,8 +30,14 @@ def pytest_collection_modifyitems(config, items):
 def ponder_cli(*args: str, check: bool = True, env: dict | None = None, cwd=None):
     """`python -m ponder ARGS` in a subprocess: the console entry point, as a user runs it."""
     env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1", **(env or {})}
-    r = subprocess.run([sys.executable, "-m", "ponder", *args], capture_output=True, text=True,
-                       env=env, cwd=cwd, timeout=900)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "ponder", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=900,
+    )
     if check and r.returncode:
         raise AssertionError(f"ponder {' '.join(args)} ({r.returncode}):\n{r.stdout}\n{r.stderr}")
     return r

@@ -10,8 +10,8 @@ uninterrupted one. Reusable by any test that needs a real HTTP server behind the
 
 `style` picks how reasoning is spelled: "reasoning" (current vLLM), "reasoning_content" (SGLang,
 older vLLM) or "inline" (`<think>…</think>` in the content); "judge" answers Table 5 judge prompts
-with a scripted verdict (`judge_verdict`), "judge-no" always says no. Faults are injected per prompt by
-markers in its text, counted per (prompt, thinking) so retries see the next outcome:
+with a scripted verdict (`judge_verdict`), "judge-no" always says no. Faults are injected per prompt
+by markers in its text, counted per (prompt, thinking) so retries see the next outcome:
   [429x2]   the first 2 attempts get 429, then success     [500x1] [503x3] likewise
   [badjsonx1] a 200 with a non-JSON body                   [nochoicex1] a 200 without choices
   [hangx1]  the attempt sleeps `hang_s` (client timeout)   [dropx1] the connection is closed
@@ -139,9 +139,14 @@ class FakeServer:
                 "role": "assistant",
                 "content": f"Comparing the results. \\boxed{{{'yes' if ok else 'no'}}}",
             }
-            return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
-                    "model": body.get("model", "fake"), "usage": None,
-                    "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}]}  # fmt: skip
+            return {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model", "fake"),
+                "usage": None,
+                "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}],
+            }
         reasoning, answer = scripted_answer(prompt)
         finish = "stop"
         if "[length]" in prompt:  # cut mid-answer (IFT) or mid-thought (reasoning)

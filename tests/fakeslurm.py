@@ -40,8 +40,12 @@ def main(argv: list[str]) -> int:
         script = Path(file).read_text()
         code = 0
         for task in _array(script):
-            env = {**os.environ, "SLURM_ARRAY_TASK_ID": str(task), "SLURM_NNODES": "1",
-                   "SLURM_JOB_NODELIST": "localhost"}  # fmt: skip
+            env = {
+                **os.environ,
+                "SLURM_ARRAY_TASK_ID": str(task),
+                "SLURM_NNODES": "1",
+                "SLURM_JOB_NODELIST": "localhost",
+            }
             code = subprocess.call(["bash", file], env=env)
             if code:
                 break

@@ -116,9 +116,14 @@ def test_decode_cost_recovers_eq6_cost_at_a_shorter_length():
 
 def test_early_stopping_arithmetic():
     # Cost 100 + 10 per generated token; four answers of 10..40 tokens, the second one wrong.
-    ev = pd.DataFrame(dict(tokens=[10, 20, 30, 40], prompt_tokens=[5] * 4,
-                           correct=[True, False, True, True],
-                           infer_flops=[200.0, 300.0, 400.0, 500.0]))  # fmt: skip
+    ev = pd.DataFrame(
+        dict(
+            tokens=[10, 20, 30, 40],
+            prompt_tokens=[5] * 4,
+            correct=[True, False, True, True],
+            infer_flops=[200.0, 300.0, 400.0, 500.0],
+        )
+    )
     got = cut_scores(ev)
     want = pd.DataFrame(
         dict(
@@ -127,7 +132,7 @@ def test_early_stopping_arithmetic():
             # cut 10: only the first answer survives; the others count as wrong, cost 200 each
             accuracy=[0.25, 0.25, 0.25, 0.5, 0.75],
             infer_flops=[800.0, 800.0, 1100.0, 1300.0, 1400.0],
-        )  # fmt: skip
+        )
     )
     pd.testing.assert_frame_equal(got, want, check_dtype=False, atol=1e-6)
 
@@ -169,13 +174,25 @@ def test_rows_stay_per_seed_and_endpoint_schedules_merge(full):
 
 
 def test_seed_aggregate_is_the_mean_with_a_t_interval_across_seeds():
-    rows = pd.DataFrame({
-        "model": ["m", "m_s1", "m_s2"], "seed": [0, 1, 2], "benchmark": "b", "cfg": "x",
-        "accuracy": [0.5, 0.6, 0.7], "rule_accuracy": [0.5, 0.6, 0.7], "judge_accuracy": np.nan,
-        "ci_low": [0.4, 0.5, 0.6], "ci_high": [0.6, 0.7, 0.8], "mean_tokens": 10.0,
-        "train_flops": 1.0, "infer_flops": 2.0, "mean_tokens_correct": 8.0,
-        "mean_tokens_incorrect": 12.0, "chance": 0.0,
-    })  # fmt: skip
+    rows = pd.DataFrame(
+        {
+            "model": ["m", "m_s1", "m_s2"],
+            "seed": [0, 1, 2],
+            "benchmark": "b",
+            "cfg": "x",
+            "accuracy": [0.5, 0.6, 0.7],
+            "rule_accuracy": [0.5, 0.6, 0.7],
+            "judge_accuracy": np.nan,
+            "ci_low": [0.4, 0.5, 0.6],
+            "ci_high": [0.6, 0.7, 0.8],
+            "mean_tokens": 10.0,
+            "train_flops": 1.0,
+            "infer_flops": 2.0,
+            "mean_tokens_correct": 8.0,
+            "mean_tokens_incorrect": 12.0,
+            "chance": 0.0,
+        }
+    )
     a = aggregate(rows, ["cfg"]).iloc[0]
     assert a["accuracy"] == pytest.approx(0.6) and a["seeds"] == 3
     # t(0.975, df=2) = 4.303; sd = 0.1 -> half-width 4.303 * 0.1 / sqrt(3) = 0.2484
@@ -229,19 +246,32 @@ def test_length_ratio_ci():
 
 @pytest.mark.parametrize(
     "name, suite",
-    [("mmlu-pro-law", "extended"), ("consumer-qa", "extended"), ("mmlu-pro-code", "extended"),
-     ("c-code-summarization", "extended"), ("mmlu-pro-physics", "extended"),
-     ("scibench", "extended"), ("gsm8k", "paper"), ("mmlu-pro-math", "paper"),
-     ("tiny-math-oe", "paper"), ("arith-oe", "paper")],
-)  # fmt: skip
+    [
+        ("mmlu-pro-law", "extended"),
+        ("consumer-qa", "extended"),
+        ("mmlu-pro-code", "extended"),
+        ("c-code-summarization", "extended"),
+        ("mmlu-pro-physics", "extended"),
+        ("scibench", "extended"),
+        ("gsm8k", "paper"),
+        ("mmlu-pro-math", "paper"),
+        ("tiny-math-oe", "paper"),
+        ("arith-oe", "paper"),
+    ],
+)
 def test_suite_of_a_benchmark(name, suite):
     assert L.suite_of(name) == suite
 
 
 @pytest.mark.parametrize(
-    "bench, fmt, chance", [("winogrande", "MC", 0.5), ("mmlu-pro-law", "MC", 0.1),
-                           ("lookup-mc", "MC", 0.25), ("gsm8k", "OE", 0.0)],
-)  # fmt: skip
+    "bench, fmt, chance",
+    [
+        ("winogrande", "MC", 0.5),
+        ("mmlu-pro-law", "MC", 0.1),
+        ("lookup-mc", "MC", 0.25),
+        ("gsm8k", "OE", 0.0),
+    ],
+)
 def test_chance_for_results_written_without_it(full, tmp_path, bench, fmt, chance):
     raw = pd.read_parquet(full / "results.parquet").drop(columns=["chance"]).head(1)
     df = L.load_results(_write(tmp_path, raw.assign(benchmark=bench, format=fmt)))
@@ -264,9 +294,13 @@ def _judged(j1, j2, j3):
     rows = []
     for bench, j in (("b1", j1), ("b2", j2), ("b3", j3)):
         for model in ("m1", "m2"):
-            rows.append(dict(benchmark=bench, model=model,
-                             judge_accuracy=np.nan if j is None or (j == "half" and model == "m2")
-                             else 0.5))  # fmt: skip
+            rows.append(
+                dict(
+                    benchmark=bench,
+                    model=model,
+                    judge_accuracy=np.nan if j is None or (j == "half" and model == "m2") else 0.5,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -283,8 +317,13 @@ def test_metric_per_benchmark(metric, judged, want):
     assert L.benchmark_metrics(_judged(*judged), metric) == want
 
 
-@pytest.mark.parametrize("metric, message", [("judge", "benchmark 'b2' has models without"),
-                                             ("majority", "not in ['auto', 'judge', 'rule']")])  # fmt: skip
+@pytest.mark.parametrize(
+    "metric, message",
+    [
+        ("judge", "benchmark 'b2' has models without"),
+        ("majority", "not in ['auto', 'judge', 'rule']"),
+    ],
+)
 def test_metric_errors_name_the_field(metric, message):
     with pytest.raises(PonderError, match="report.metric") as e:
         L.benchmark_metrics(_judged(1, None, 1), metric)
@@ -292,9 +331,17 @@ def test_metric_errors_name_the_field(metric, message):
 
 
 def test_the_judge_metric_replaces_accuracy_and_keeps_the_rule_score_beside_it():
-    df = pd.DataFrame(dict(benchmark=["b1", "b2"], accuracy=[0.3, 0.4], judge_accuracy=[0.35, np.nan],
-                           ci_low=[0.2, 0.3], ci_high=[0.4, 0.5], judge_ci_low=[0.25, np.nan],
-                           judge_ci_high=[0.45, np.nan]))  # fmt: skip
+    df = pd.DataFrame(
+        dict(
+            benchmark=["b1", "b2"],
+            accuracy=[0.3, 0.4],
+            judge_accuracy=[0.35, np.nan],
+            ci_low=[0.2, 0.3],
+            ci_high=[0.4, 0.5],
+            judge_ci_low=[0.25, np.nan],
+            judge_ci_high=[0.45, np.nan],
+        )
+    )
     out = L.apply_metric(df, {"b1": "judge", "b2": "rule"})
     assert out["accuracy"].tolist() == [0.35, 0.4]
     assert out["rule_accuracy"].tolist() == [0.3, 0.4]

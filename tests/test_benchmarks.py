@@ -16,10 +16,28 @@ from ponder.evaluate.spec import load_spec
 FIX = Path(__file__).parent / "fixtures" / "eval"
 from _paths import DATA  # noqa: E402
 
-PAPER_12 = ["winogrande", "openbookqa", "mmlu-misc", "squad", "coqa", "ifeval",
-            "aqua-rat", "mmlu-math", "mmlu-pro-math", "gsm8k", "math-500", "aime"]  # fmt: skip
-EXTENDED_6 = ["mmlu-pro-law", "consumer-qa", "mmlu-pro-code", "c-code-summarization",
-              "mmlu-pro-physics", "scibench"]  # fmt: skip
+PAPER_12 = [
+    "winogrande",
+    "openbookqa",
+    "mmlu-misc",
+    "squad",
+    "coqa",
+    "ifeval",
+    "aqua-rat",
+    "mmlu-math",
+    "mmlu-pro-math",
+    "gsm8k",
+    "math-500",
+    "aime",
+]
+EXTENDED_6 = [
+    "mmlu-pro-law",
+    "consumer-qa",
+    "mmlu-pro-code",
+    "c-code-summarization",
+    "mmlu-pro-physics",
+    "scibench",
+]
 TINY = ["tiny-general-mc", "tiny-general-oe", "tiny-math-mc", "tiny-math-oe"]
 from _paths import RESOURCES  # noqa: E402
 
@@ -147,9 +165,16 @@ def test_tiny_families_are_benchmarks(monkeypatch):
 
     def fake_items(family, n, seed):
         mc = family.endswith("mc")
-        return [{"id": f"{family}-{seed}-{i}", "question": f"What is {i}+1?",
-                 "prompt": f"Solve.\nWhat is {i}+1?", "gold": "B" if mc else str(i + 1),
-                 "options": [str(i), str(i + 1)] if mc else []} for i in range(n)]  # fmt: skip
+        return [
+            {
+                "id": f"{family}-{seed}-{i}",
+                "question": f"What is {i}+1?",
+                "prompt": f"Solve.\nWhat is {i}+1?",
+                "gold": "B" if mc else str(i + 1),
+                "options": [str(i), str(i + 1)] if mc else [],
+            }
+            for i in range(n)
+        ]
 
     monkeypatch.setattr(world, "test_items", fake_items)
     oe = load_benchmark("tiny-math-oe", limit=5, seed=3)
@@ -161,10 +186,23 @@ def test_tiny_families_are_benchmarks(monkeypatch):
     assert mc.score(item, "\\boxed{1}")["correct"] and not mc.score(item, "\\boxed{A}")["correct"]
 
 
-EXPECTED = {"winogrande": 1267, "openbookqa": 500, "mmlu-misc": 783, "squad": 10570,
-            "ifeval": 541, "aqua-rat": 254, "mmlu-math": 1064, "mmlu-pro-math": 1351,
-            "gsm8k": 1319, "math-500": 500, "aime": 60, "mmlu-pro-law": 1101,
-            "mmlu-pro-code": 410, "mmlu-pro-physics": 1299, "scibench": 580}  # fmt: skip
+EXPECTED = {
+    "winogrande": 1267,
+    "openbookqa": 500,
+    "mmlu-misc": 783,
+    "squad": 10570,
+    "ifeval": 541,
+    "aqua-rat": 254,
+    "mmlu-math": 1064,
+    "mmlu-pro-math": 1351,
+    "gsm8k": 1319,
+    "math-500": 500,
+    "aime": 60,
+    "mmlu-pro-law": 1101,
+    "mmlu-pro-code": 410,
+    "mmlu-pro-physics": 1299,
+    "scibench": 580,
+}
 
 
 @pytest.mark.realdata

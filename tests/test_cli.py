@@ -17,13 +17,30 @@ from _paths import FIXTURES
 
 MINI = str(FIXTURES / "studies" / "mini.yaml")
 ENV = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
-COMMANDS = ["run", "validate", "generate", "mix", "train", "eval", "judge", "report", "flops",
-            "plan", "step", "estimate"]  # fmt: skip
+COMMANDS = [
+    "run",
+    "validate",
+    "generate",
+    "mix",
+    "train",
+    "eval",
+    "judge",
+    "report",
+    "flops",
+    "plan",
+    "step",
+    "estimate",
+]
 
 
 def ponder(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "ponder", *args], capture_output=True, text=True,
-                       env=ENV, timeout=900)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "ponder", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=900,
+    )
     if check:
         assert r.returncode == 0, f"ponder {' '.join(args)}:\n{r.stdout}\n{r.stderr}"
     return r
@@ -56,16 +73,19 @@ def test_stage_commands_chain_to_the_same_run_directory_as_run(chained):
     a = root / "stages"
     assert _tree(a) == _tree(b)
     cols = ["model", "benchmark", "accuracy", "n", "mean_tokens", "train_flops", "infer_flops"]
-    pd.testing.assert_frame_equal(pd.read_parquet(a / "results.parquet")[cols],
-                                  pd.read_parquet(b / "results.parquet")[cols])  # fmt: skip
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(a / "results.parquet")[cols], pd.read_parquet(b / "results.parquet")[cols]
+    )
     assert ponder("run", MINI, "--out", str(a)).stderr.count("▶") == 0  # all done already
 
 
 @pytest.mark.slow
 def test_each_stage_command_runs_its_steps_and_no_later_ones(chained):
     _, out, _ = chained
-    started = {k: [ln.split("▶ ")[1].split(":")[0] for ln in r.stderr.splitlines() if "▶" in ln]
-               for k, r in out.items()}  # fmt: skip
+    started = {
+        k: [ln.split("▶ ")[1].split(":")[0] for ln in r.stderr.splitlines() if "▶" in ln]
+        for k, r in out.items()
+    }
     assert set(started["generate"]) == {"generate"}
     assert set(started["mix"]) == {"mix"}
     assert set(started["train"]) == {"tokenizer", "student", "train"}
@@ -103,7 +123,7 @@ def test_validate_prints_the_grid():
                 "--json",
             ],
             "flops",
-        ),  # fmt: skip
+        ),
         (["estimate", "paper", "--json"], "gpu_hours"),
         (["plan", "paper", "--json"], "steps"),
     ],
@@ -116,8 +136,10 @@ def test_step_runs_one_planned_step(tmp_path):
     r = ponder("step", MINI, "generate:general", "--out", str(tmp_path))
     assert "generate:general: ran" in r.stdout
     assert (tmp_path / "pairs" / "general.parquet").is_file()
-    assert "generate:general: done" in ponder("step", MINI, "generate:general", "--out",
-                                               str(tmp_path)).stdout  # fmt: skip
+    assert (
+        "generate:general: done"
+        in ponder("step", MINI, "generate:general", "--out", str(tmp_path)).stdout
+    )
 
 
 def test_eval_scores_a_responses_file(tmp_path):
@@ -125,7 +147,10 @@ def test_eval_scores_a_responses_file(tmp_path):
     from ponder.evaluate.benchmarks import load_benchmark
 
     items = load_benchmark("tiny-math-oe", limit=4).items()
-    path.write_text("".join(json.dumps({"id": it.id, "response": f"\\boxed{{{it.gold}}}"}) + "\n"
-                            for it in items))  # fmt: skip
+    path.write_text(
+        "".join(
+            json.dumps({"id": it.id, "response": f"\\boxed{{{it.gold}}}"}) + "\n" for it in items
+        )
+    )
     r = ponder("eval", "--benchmark", "tiny-math-oe", "--responses", str(path), "--json")
     assert json.loads(r.stdout)["accuracy"] == 100.0

@@ -4,7 +4,7 @@ import pytest
 
 from ponder.config import apply_override, load_study
 from ponder.errors import PonderError
-from ponder.pipeline.steps import expand, grid_rows
+from ponder.pipeline.expand import expand, grid_rows
 from ponder.records import model_runs
 
 
@@ -42,9 +42,11 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
 
 @pytest.mark.parametrize(
     "study, message",
-    [("no-such-study", "unknown built-in study 'no-such-study'"),
-     ("missing.yaml", "study file not found: missing.yaml")],
-)  # fmt: skip
+    [
+        ("no-such-study", "unknown built-in study 'no-such-study'"),
+        ("missing.yaml", "study file not found: missing.yaml"),
+    ],
+)
 def test_unknown_study_or_missing_file(study, message):
     with pytest.raises(PonderError, match=message):
         load_study(study)
@@ -61,8 +63,13 @@ def test_overrides_reach_nested_fields_and_list_items():
 
 
 def test_biphasic_arms_chain_from_the_first_phase():
-    cfg = load_study("tiny", ["grid=[{students: [tiny-0.05m], phases: "
-                              "[{domain: general, ratios: [0, 1]}, {domain: math, ratios: [0, 1]}]}]"])  # fmt: skip
+    cfg = load_study(
+        "tiny",
+        [
+            "grid=[{students: [tiny-0.05m], phases: "
+            "[{domain: general, ratios: [0, 1]}, {domain: math, ratios: [0, 1]}]}]"
+        ],
+    )
     runs = {r.model: r for r in model_runs(cfg)}
     arms = [m for m in runs if "+" in m]
     assert len(arms) == 4  # the paper's Figure 5 arms

@@ -15,9 +15,19 @@ from conftest import MINI, ponder_cli
 
 PONDER = [sys.executable, "-m", "ponder"]
 # A longer training than the mini study's, so that a kill lands between two checkpoints.
-LONG = [MINI, "--set", "domains.general.source.n=600", "--set", "train.global_batch_tokens=512",
-        "--set", "train.save_every=2", "--set", "eval.benchmarks=[tiny-math-oe]",
-        "--set", "report=false"]  # fmt: skip
+LONG = [
+    MINI,
+    "--set",
+    "domains.general.source.n=600",
+    "--set",
+    "train.global_batch_tokens=512",
+    "--set",
+    "train.save_every=2",
+    "--set",
+    "eval.benchmarks=[tiny-math-oe]",
+    "--set",
+    "report=false",
+]
 
 
 @pytest.mark.slow
@@ -25,14 +35,37 @@ def test_run_directory_contract(mini_run):
     out, first = mini_run
     pairs = pd.read_parquet(out / "pairs" / "general.parquet")
     assert len(pairs) == 300 and pairs["id"].is_unique
-    for col in ("id", "prompt", "ift", "reasoning", "ift_tokens", "reasoning_tokens",
-                "ift_finish", "reasoning_finish"):  # fmt: skip
+    for col in (
+        "id",
+        "prompt",
+        "ift",
+        "reasoning",
+        "ift_tokens",
+        "reasoning_tokens",
+        "ift_finish",
+        "reasoning_finish",
+    ):
         assert col in pairs.columns
     assert pairs["reasoning"].str.startswith("<think>").all()
     assert pairs["ift"].str.contains(r"\\boxed\{", regex=True).all()
     res = pd.read_parquet(out / "results.parquet")
-    for col in ("model", "student", "params", "domain", "ratio", "schedule", "benchmark", "family",
-                "format", "accuracy", "n", "mean_tokens", "train_flops", "infer_flops", "seed"):  # fmt: skip
+    for col in (
+        "model",
+        "student",
+        "params",
+        "domain",
+        "ratio",
+        "schedule",
+        "benchmark",
+        "family",
+        "format",
+        "accuracy",
+        "n",
+        "mean_tokens",
+        "train_flops",
+        "infer_flops",
+        "seed",
+    ):
         assert col in res.columns
     students = res[res["kind"] == "student"]
     assert len(students) == 2 * 3 and (students["n"] == 16).all()
@@ -62,8 +95,9 @@ def test_rerun_of_a_finished_study_does_no_work(mini_run, mini_copy):
 def test_killed_run_resumes_without_redoing_finished_steps(tmp_path):
     out = tmp_path / "killed"
     log = open(tmp_path / "log.txt", "w")  # noqa: SIM115
-    proc = subprocess.Popen([*PONDER, "run", "--out", str(out), *LONG],
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        [*PONDER, "run", "--out", str(out), *LONG], stdout=log, stderr=subprocess.STDOUT
+    )
     deadline = time.time() + 300
     while not list(out.glob("models/*.partial/checkpoints/step-*")):  # mid-training
         assert proc.poll() is None and time.time() < deadline, "no checkpoint seen"

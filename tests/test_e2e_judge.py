@@ -26,8 +26,16 @@ def test_a_study_with_a_judge_panel(mini_copy):
             for n, s in (("a", a), ("b", b), ("nay", nay))
         )
         out = mini_copy
-        r = ponder_cli("run", MINI, "--out", str(out), "--set", "judge.enabled=true",
-                       "--set", f"judge.judges=[{panel}]")  # fmt: skip
+        r = ponder_cli(
+            "run",
+            MINI,
+            "--out",
+            str(out),
+            "--set",
+            "judge.enabled=true",
+            "--set",
+            f"judge.judges=[{panel}]",
+        )
     started = {ln.split("▶ ")[1].split(":")[0] for ln in r.stderr.splitlines() if "▶" in ln}
     assert started == {"judge", "results", "report"}
 

@@ -170,7 +170,7 @@ def test_estimate_bad_input_exits_2(monkeypatch, capsys, args, words):
         (
             "mfu.trian=0.4",
             "--assume mfu.trian: Input should be 'generate', 'train', 'eval' or 'judge'",
-        ),  # fmt: skip
+        ),
         ("mfu={train: 0.4}", "--assume mfu: Value error, no MFU for stage 'generate'"),
         ("peak_flops=0", "--assume peak_flops: Input should be greater than 0"),
         ("peak_flops=.inf", "--assume peak_flops: Input should be a finite number"),

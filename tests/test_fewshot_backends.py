@@ -25,8 +25,20 @@ from ponder.lm.openai_api import OpenAILM
 from ponder.lm.vllm_offline import VLLMOfflineLM
 from ponder.records import Evaluated, ModelKind
 
-PAPER_12 = ["winogrande", "openbookqa", "mmlu-misc", "squad", "coqa", "ifeval",
-            "aqua-rat", "mmlu-math", "mmlu-pro-math", "gsm8k", "math-500", "aime"]  # fmt: skip
+PAPER_12 = [
+    "winogrande",
+    "openbookqa",
+    "mmlu-misc",
+    "squad",
+    "coqa",
+    "ifeval",
+    "aqua-rat",
+    "mmlu-math",
+    "mmlu-pro-math",
+    "gsm8k",
+    "math-500",
+    "aime",
+]
 QWEN25_TEMPLATE = (FIXTURES / "chat_templates" / "qwen2.5.jinja").read_text()
 BASE = Evaluated("qwen2.5-0.5b_base", ModelKind.BASE, student="qwen2.5-0.5b")
 STUDENT = Evaluated("qwen2.5-0.5b_general-r1", ModelKind.STUDENT, student="qwen2.5-0.5b")
@@ -49,7 +61,15 @@ class FakeVLLM:
         return self.tokenizer
 
     def _out(self, n):
-        return [SimpleNamespace(prompt_token_ids=[1], outputs=[SimpleNamespace(text="\\boxed{B}", token_ids=[1, 2], finish_reason="stop")]) for _ in range(n)]  # fmt: skip
+        return [
+            SimpleNamespace(
+                prompt_token_ids=[1],
+                outputs=[
+                    SimpleNamespace(text="\\boxed{B}", token_ids=[1, 2], finish_reason="stop")
+                ],
+            )
+            for _ in range(n)
+        ]
 
     def generate(self, prompts, sampling_params, use_tqdm):
         self.prompts += list(zip(prompts, sampling_params, strict=True))
@@ -134,10 +154,19 @@ def chatty_student(qwen_tokenizer):
     tok = qwen_tokenizer
     conv = [{"role": "user", "content": "what is two plus two"}]
     prompt = tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
-    ids = tok(prompt + "4<|im_end|>5 5 5 5 5 5", add_special_tokens=False, return_tensors="pt")["input_ids"]  # fmt: skip
+    ids = tok(prompt + "4<|im_end|>5 5 5 5 5 5", add_special_tokens=False, return_tensors="pt")[
+        "input_ids"
+    ]
     torch.manual_seed(0)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256)  # fmt: skip
+    cfg = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+    )
     model = Qwen2ForCausalLM(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(150):

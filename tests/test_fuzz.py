@@ -28,16 +28,24 @@ from ponder.resources import resource
 
 BASE = yaml.safe_load(resource("studies", "tiny.yaml").read_text(encoding="utf-8"))
 SETTINGS = settings(
-    derandomize=True, database=None, deadline=None,
+    derandomize=True,
+    database=None,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)  # fmt: skip
+)
 PONDER = [sys.executable, "-c", "from ponder.cli import main; main()"]
 
 
 def _nodes(node, path=()) -> list[tuple]:
     """The path of every value below the root (mappings, lists and leaves)."""
     out = [path] if path else []
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()  # fmt: skip
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
     for k, v in items:
         out += _nodes(v, (*path, k))
     return out
@@ -54,11 +62,26 @@ MAPPINGS = [()] + [p for p in NODES if isinstance(_get(BASE, p), dict)]
 NUMBERS = [p for p in NODES if type(_get(BASE, p)) in (int, float)]
 # Values that must be positive (a 0 is as wrong as a negative there).
 POSITIVE = [
-    p for p in NUMBERS
-    if p[-1] in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-                 "intermediate_size", "n", "n_test", "global_batch_tokens", "micro_batch_size",
-                 "max_seq_len", "max_new_tokens", "batch_size", "ift", "reasoning")
-]  # fmt: skip
+    p
+    for p in NUMBERS
+    if p[-1]
+    in (
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "intermediate_size",
+        "n",
+        "n_test",
+        "global_batch_tokens",
+        "micro_batch_size",
+        "max_seq_len",
+        "max_new_tokens",
+        "batch_size",
+        "ift",
+        "reasoning",
+    )
+]
 # Lists that are a factor of the grid's product (or the study's only students / grid).
 GRID_LISTS = [("students",), ("grid",)] + [
     p for p in NODES if len(p) == 3 and p[0] == "grid" and isinstance(_get(BASE, p), list)
@@ -72,10 +95,25 @@ BAD_ANYWHERE = st.one_of(
 )
 
 
-STUDY_KINDS = ["bad value", "not a number", "zero", "empty list", "unknown key", "not UTF-8",
-               "nested deeply"]  # fmt: skip
-RESPONSE_KINDS = ["duplicate id", "unknown id", "not an object", "no response", "invalid JSON",
-                  "binary", "nested deeply", "empty"]  # fmt: skip
+STUDY_KINDS = [
+    "bad value",
+    "not a number",
+    "zero",
+    "empty list",
+    "unknown key",
+    "not UTF-8",
+    "nested deeply",
+]
+RESPONSE_KINDS = [
+    "duplicate id",
+    "unknown id",
+    "not an object",
+    "no response",
+    "invalid JSON",
+    "binary",
+    "nested deeply",
+    "empty",
+]
 STUDY_EXAMPLES, RESPONSE_EXAMPLES = 25, 12  # per kind: 175 studies, 96 response files
 
 
@@ -84,12 +122,21 @@ def study_cases(draw, kind: str) -> tuple[str, bytes]:
     """(words the error must contain, the study file's bytes) for one kind of mistake."""
     data = json.loads(json.dumps(BASE))  # a deep copy
     if kind in ("bad value", "not a number", "zero", "empty list", "nested deeply"):
-        pools = {"bad value": NODES, "not a number": NUMBERS, "zero": POSITIVE,
-                 "empty list": GRID_LISTS, "nested deeply": NODES}  # fmt: skip
+        pools = {
+            "bad value": NODES,
+            "not a number": NUMBERS,
+            "zero": POSITIVE,
+            "empty list": GRID_LISTS,
+            "nested deeply": NODES,
+        }
         path = draw(st.sampled_from(pools[kind]))
-        value = {"bad value": BAD_ANYWHERE, "zero": st.just(0), "empty list": st.just([]),
-                 "not a number": st.text("qwxz", min_size=1, max_size=8),
-                 "nested deeply": st.just("@DEEP@")}[kind]  # fmt: skip
+        value = {
+            "bad value": BAD_ANYWHERE,
+            "zero": st.just(0),
+            "empty list": st.just([]),
+            "not a number": st.text("qwxz", min_size=1, max_size=8),
+            "nested deeply": st.just("@DEEP@"),
+        }[kind]
         _get(data, path[:-1])[path[-1]] = draw(value)
         text = yaml.safe_dump(data, sort_keys=False)
         depth = draw(st.integers(min_value=50, max_value=5000))
@@ -108,11 +155,17 @@ def study_cases(draw, kind: str) -> tuple[str, bytes]:
 
 # (command module, command and its options): every command that reads a study.
 COMMANDS = [
-    ("study_cmd", ["run"]), ("study_cmd", ["validate"]), ("study_cmd", ["report"]),
-    ("train_cmd", ["train"]), ("train_cmd", ["mix"]), ("eval_cmd", ["eval"]),
-    ("generate_cmd", ["generate"]), ("generate_cmd", ["generate", "--dry-run", "--json"]),
-    ("plan_cmd", ["plan", "--json"]), ("plan_cmd", ["estimate", "--json"]),
-]  # fmt: skip
+    ("study_cmd", ["run"]),
+    ("study_cmd", ["validate"]),
+    ("study_cmd", ["report"]),
+    ("train_cmd", ["train"]),
+    ("train_cmd", ["mix"]),
+    ("eval_cmd", ["eval"]),
+    ("generate_cmd", ["generate"]),
+    ("generate_cmd", ["generate", "--dry-run", "--json"]),
+    ("plan_cmd", ["plan", "--json"]),
+    ("plan_cmd", ["estimate", "--json"]),
+]
 
 
 def _one_error_line(code, err: str) -> str:
@@ -123,7 +176,9 @@ def _one_error_line(code, err: str) -> str:
 
 
 @pytest.mark.parametrize("kind", STUDY_KINDS)
-def test_fuzzed_studies_end_in_one_error_line_and_write_nothing(monkeypatch, capsys, tmp_path, kind):  # fmt: skip
+def test_fuzzed_studies_end_in_one_error_line_and_write_nothing(
+    monkeypatch, capsys, tmp_path, kind
+):
     ran = count(1)
     t0 = time.perf_counter()
 
@@ -137,13 +192,19 @@ def test_fuzzed_studies_end_in_one_error_line_and_write_nothing(monkeypatch, cap
         study, out = case_dir / "study.yaml", case_dir / "run"
         study.write_bytes(raw)
         extra = [] if argv[0] == "validate" else ["--out", str(out)]
-        code, stdout, err = run_cli(monkeypatch, capsys, module, argv[0], str(study), *argv[1:], *extra)  # fmt: skip
+        code, stdout, err = run_cli(
+            monkeypatch, capsys, module, argv[0], str(study), *argv[1:], *extra
+        )
         line = _one_error_line(code, err)
         if kind == "nested deeply":  # past 100 levels the reader stops; below, the schema does
             assert "nested too deeply" in line or words in line, line
         else:
             assert words in line, (words, line)
-        assert stdout == "" and not out.exists() and [p.name for p in case_dir.iterdir()] == ["study.yaml"]  # fmt: skip
+        assert (
+            stdout == ""
+            and not out.exists()
+            and [p.name for p in case_dir.iterdir()] == ["study.yaml"]
+        )
 
     check()
     cases = len(list(tmp_path.iterdir()))
@@ -154,8 +215,10 @@ def test_fuzzed_studies_end_in_one_error_line_and_write_nothing(monkeypatch, cap
 @st.composite
 def response_files(draw, kind: str, ids: list[str]) -> bytes:
     """A responses file: some good rows and one bad thing of `kind` among them."""
-    good = [json.dumps({"id": i, "response": f"\\boxed{{{n}}}"}) for n, i in
-            enumerate(draw(st.lists(st.sampled_from(ids), max_size=5, unique=True)))]  # fmt: skip
+    good = [
+        json.dumps({"id": i, "response": f"\\boxed{{{n}}}"})
+        for n, i in enumerate(draw(st.lists(st.sampled_from(ids), max_size=5, unique=True)))
+    ]
     if kind == "empty":
         return "\n".join(draw(st.lists(st.sampled_from(["", " ", "\t"]), max_size=4))).encode()
     if kind == "binary":
@@ -166,19 +229,40 @@ def response_files(draw, kind: str, ids: list[str]) -> bytes:
     else:
         depth = draw(st.integers(min_value=1500, max_value=20000))
         bad = {
-            "unknown id": json.dumps({"id": f"no-such-{draw(st.integers(0, 99))}", "response": "x"}),
-            "not an object": json.dumps(draw(st.one_of(st.integers(), st.lists(st.text(max_size=3)), st.text(max_size=5), st.none()))),  # fmt: skip
-            "no response": json.dumps({"id": ids[0], **draw(st.sampled_from([{}, {"response": 7}, {"response": None}, {"response": ["a"]}]))}),  # fmt: skip
-            "invalid JSON": draw(st.sampled_from(['{"id": ', "{'id': 1}", '{"id": "x", "response": }'])),
+            "unknown id": json.dumps(
+                {"id": f"no-such-{draw(st.integers(0, 99))}", "response": "x"}
+            ),
+            "not an object": json.dumps(
+                draw(
+                    st.one_of(
+                        st.integers(), st.lists(st.text(max_size=3)), st.text(max_size=5), st.none()
+                    )
+                )
+            ),
+            "no response": json.dumps(
+                {
+                    "id": ids[0],
+                    **draw(
+                        st.sampled_from(
+                            [{}, {"response": 7}, {"response": None}, {"response": ["a"]}]
+                        )
+                    ),
+                }
+            ),
+            "invalid JSON": draw(
+                st.sampled_from(['{"id": ', "{'id': 1}", '{"id": "x", "response": }'])
+            ),
             "nested deeply": '{"id": ' + "[" * depth + "]" * depth + ', "response": "x"}',
-        }[kind]  # fmt: skip
+        }[kind]
     rows = list(good)
     rows.insert(draw(st.integers(min_value=0, max_value=len(rows))), bad)
     return ("\n".join(rows) + "\n").encode()
 
 
 @pytest.mark.parametrize("kind", RESPONSE_KINDS)
-def test_fuzzed_response_files_end_in_one_error_line_and_write_nothing(monkeypatch, capsys, tmp_path, kind):  # fmt: skip
+def test_fuzzed_response_files_end_in_one_error_line_and_write_nothing(
+    monkeypatch, capsys, tmp_path, kind
+):
     from ponder.evaluate.benchmarks import load_benchmark
 
     item_ids = [it.id for it in load_benchmark("tiny-math-oe").items()[:20]]
@@ -191,9 +275,19 @@ def test_fuzzed_response_files_end_in_one_error_line_and_write_nothing(monkeypat
         path = tmp_path / f"responses{next(ran)}.jsonl"
         path.write_bytes(raw)
         verdicts = tmp_path / "verdicts.jsonl"
-        code, stdout, err = run_cli(monkeypatch, capsys, "eval_cmd", "eval", "--benchmark",
-                                    "tiny-math-oe", "--responses", str(path), "--json",
-                                    "--out", str(verdicts))  # fmt: skip
+        code, stdout, err = run_cli(
+            monkeypatch,
+            capsys,
+            "eval_cmd",
+            "eval",
+            "--benchmark",
+            "tiny-math-oe",
+            "--responses",
+            str(path),
+            "--json",
+            "--out",
+            str(verdicts),
+        )
         assert str(path) in _one_error_line(code, err), err
         assert stdout == "" and not verdicts.exists()
 
@@ -209,7 +303,7 @@ def test_fuzzed_response_files_end_in_one_error_line_and_write_nothing(monkeypat
         (
             ["run", "{d}/study.yaml", "--out", "{d}/run"],
             "{d}/study.yaml line 2: not UTF-8 text (byte 0xff)",
-        ),  # fmt: skip
+        ),
         (
             ["eval", "--benchmark", "tiny-math-oe", "--responses", "{d}/responses.jsonl", "--json"],
             "{d}/responses.jsonl:1: not UTF-8 text (byte 0x89); is it a binary file?",
@@ -217,7 +311,7 @@ def test_fuzzed_response_files_end_in_one_error_line_and_write_nothing(monkeypat
         (
             ["plan", "tiny", "--slurm", "{d}/study.yaml"],
             "--slurm: {d}/study.yaml exists and is not a folder",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_the_console_script_prints_one_line(tmp_path, args, words):

@@ -27,8 +27,8 @@ from ponder.generate.run import generate_domain as _generate_domain
 from ponder.generate.sources import iter_prompts, prompt_id
 from ponder.lm.scripted import count_tokens
 from ponder.pipeline import ledger
+from ponder.pipeline.expand import expand, pairs_content
 from ponder.pipeline.runner import run_steps
-from ponder.pipeline.steps import expand, pairs_content
 from ponder.rundir import RunDir, config_hash, read_manifest
 
 CONTRACT = ["id", "prompt", "ift", "reasoning", "ift_tokens", "reasoning_tokens"]

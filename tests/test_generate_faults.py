@@ -48,8 +48,9 @@ def prompts_file(tmp_path: Path, prompts: list[str]) -> Path:
 
 def answers(prompts: list[str]) -> pd.DataFrame:
     """What a fault-free teacher gives: ids and IFT answers in source order."""
-    return pd.DataFrame({"id": [prompt_id(q) for q in prompts],
-                         "ift": [scripted_answer(q)[1] for q in prompts]})  # fmt: skip
+    return pd.DataFrame(
+        {"id": [prompt_id(q) for q in prompts], "ift": [scripted_answer(q)[1] for q in prompts]}
+    )
 
 
 def pairs(rd: RunDir) -> pd.DataFrame:
@@ -74,7 +75,10 @@ def test_unanswered_prompts_are_not_done_and_the_next_run_asks_only_them(tmp_pat
         run_steps(cfg, rd, only=[STEP], quiet=True)
         assert run_steps(cfg, rd, only=[STEP], quiet=True) == {}  # now done: nothing to do
     assert (record["complete"], record["info"]["incomplete"], record["info"]["failed"]) == (
-        False, 3, 3)  # fmt: skip
+        False,
+        3,
+        3,
+    )
     assert record["info"]["why"].startswith(f"{srv.url}: 500: injected 500 (gave up after 2")
     assert len(first) == 27 and first["ift_error"].isna().all()  # only answered rows are kept
     assert ledger.read(rd, STEP)["complete"] and "incomplete" not in ledger.read(rd, STEP)["info"]
@@ -129,8 +133,11 @@ def generate(monkeypatch, capsys, tmp_path, data: dict) -> tuple[int, str, str]:
     study.write_text(yaml.safe_dump(data))
     # two command groups, so that `generate` stays a sub-command as in the real CLI
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("generate_cmd", "study_cmd"))
-    monkeypatch.setattr(sys, "argv", ["ponder", "generate", str(study), "--out",
-                                      str(tmp_path / "run"), "--quiet", "--json"])  # fmt: skip
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["ponder", "generate", str(study), "--out", str(tmp_path / "run"), "--quiet", "--json"],
+    )
     code = 0
     try:
         cli.main()
@@ -164,14 +171,26 @@ def test_server_down_is_one_error_line_then_the_same_command_completes(
 @pytest.mark.parametrize(
     ("url", "teacher", "message"),
     [
-        ("{srv}/api", {}, r"error: server http://127.0.0.1:\d+/v1/api: 404 \(unknown model 'fake' "
-         r"or wrong URL path\)"),
-        ("http://no-such-host.invalid/v1", {}, r"error: no teacher server can be reached \("
-         r"http://no-such-host.invalid/v1: host 'no-such-host.invalid' not found \(DNS\)\)"),
-        ("{srv}", {"api_key_env": "FAULTS_WRONG_KEY"}, r"error: server http://127.0.0.1:\d+/v1: "
-         r"401 \(check the API key\)"),
+        (
+            "{srv}/api",
+            {},
+            r"error: server http://127.0.0.1:\d+/v1/api: 404 \(unknown model 'fake' "
+            r"or wrong URL path\)",
+        ),
+        (
+            "http://no-such-host.invalid/v1",
+            {},
+            r"error: no teacher server can be reached \("
+            r"http://no-such-host.invalid/v1: host 'no-such-host.invalid' not found \(DNS\)\)",
+        ),
+        (
+            "{srv}",
+            {"api_key_env": "FAULTS_WRONG_KEY"},
+            r"error: server http://127.0.0.1:\d+/v1: "
+            r"401 \(check the API key\)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_wrong_url_or_key_is_one_error_line(tmp_path, monkeypatch, capsys, url, teacher, message):
     monkeypatch.setenv("FAULTS_WRONG_KEY", "sk-wrong-key")
     path = prompts_file(tmp_path, [f"question {i}" for i in range(10)])
@@ -193,10 +212,10 @@ FAULTS = ("500", "429", "503", "drop", "badjson", "hang")
 def test_mixed_faults_end_with_every_prompt_answered_exactly_once(tmp_path, processes):
     rng = random.Random(processes)
     prompts = [
-        f"question {i}" + (f" [{rng.choice(FAULTS)}x{rng.randint(1, 2)}]" if rng.random() < 0.2
-                           else "")
+        f"question {i}"
+        + (f" [{rng.choice(FAULTS)}x{rng.randint(1, 2)}]" if rng.random() < 0.2 else "")
         for i in range(200)
-    ]  # fmt: skip
+    ]
     path, rd = prompts_file(tmp_path, prompts), RunDir(tmp_path / "run")
     with FakeServer(latency_s=0.01, hang_s=2.0) as srv:
         teacher = {"max_retries": 4, "request_timeout_s": 0.5, "max_concurrency": 16}

@@ -16,7 +16,8 @@ from ponder.config import StudyConfig
 from ponder.errors import PonderError
 from ponder.generate.run import generate_domain, merge_shards, shard_bounds
 from ponder.pipeline import ledger, worker
-from ponder.pipeline.plan import ClusterConfig, plan_steps
+from ponder.pipeline.cluster import ClusterConfig
+from ponder.pipeline.plan import plan_steps
 from ponder.pipeline.steps import StepKind
 from ponder.rundir import RunDir
 
@@ -25,11 +26,15 @@ SHARDS = [f"{WHOLE}@{k}/3" for k in range(3)]
 
 
 def study(source: dict, teacher: dict | None = None, domain: str = "math") -> StudyConfig:
-    return StudyConfig.model_validate({
-        "name": "shards", "students": [{"name": "s"}],
-        "grid": [{"students": ["s"], "domains": [domain]}], "teacher": teacher or {},
-        "domains": {domain: {"source": source}},
-    })  # fmt: skip
+    return StudyConfig.model_validate(
+        {
+            "name": "shards",
+            "students": [{"name": "s"}],
+            "grid": [{"students": ["s"], "domains": [domain]}],
+            "teacher": teacher or {},
+            "domains": {domain: {"source": source}},
+        }
+    )
 
 
 @pytest.mark.parametrize(("n_rows", "n"), [(90, 3), (100, 3), (7, 7), (5, 2), (1, 1)])
@@ -67,12 +72,19 @@ def test_a_shard_with_unanswered_prompts_is_incomplete_and_the_merge_waits_for_i
         cfg = study({"kind": "file", "path": str(path), "column": "q", "limit": 30}, teacher)
         cluster = ClusterConfig(generate_rows_per_step=10)
         assert worker.run_steps(cfg, rd.root, SHARDS, cluster) == ["ran"] * 3
-        assert [ledger.is_done(rd, s) for s in worker.planned_context(cfg, rd, cluster).steps
-                .values() if s.id in SHARDS] == [True, False, True]  # fmt: skip
+        assert [
+            ledger.is_done(rd, s)
+            for s in worker.planned_context(cfg, rd, cluster).steps.values()
+            if s.id in SHARDS
+        ] == [True, False, True]
         with pytest.raises(PonderError, match=r"^generate:math@1/3: .* holds 9 of its 10 prompts"):
             worker.run_steps(cfg, rd.root, [WHOLE], cluster)
         assert worker.run_steps(cfg, rd.root, [*SHARDS, WHOLE], cluster) == [
-            "done", "ran", "done", "ran"]  # fmt: skip
+            "done",
+            "ran",
+            "done",
+            "ran",
+        ]
     assert pd.read_parquet(rd.pairs("math"))["id"].nunique() == 30
 
 

@@ -28,8 +28,14 @@ def test_the_gpu_check_runs_dry_on_a_cpu(tmp_path):
         "PYTHON": sys.executable,
         "OMP_NUM_THREADS": "1",
     }
-    proc = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        ["bash", "scripts/gpu_check.sh"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
     ends = dict(re.findall(r"^=== (\S+) rc=(\d+)", out, re.M))

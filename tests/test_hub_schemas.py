@@ -130,15 +130,32 @@ def _copy_repo(tmp_path, repo):
 @pytest.mark.parametrize(
     ("name", "repo", "edit", "message"),
     [
-        ("winogrande", "allenai/winogrande", ("winogrande_debiased/validation.jsonl", '"answer"', '"label"'),
-         "winogrande: allenai/winogrande (winogrande_debiased) [validation] row 0: column 'answer' is missing"),
-        ("squad", "rajpurkar/squad", ("plain_text/validation.jsonl", '"answers": {"text": ', '"answers": {"texts": '),
-         "squad: rajpurkar/squad [validation] row 0: column 'answers' should be {text: [str, ...]"),
-        ("mmlu-misc", "cais/mmlu", ("miscellaneous/test.jsonl", '"answer": 2', '"answer": 7'),
-         "mmlu-misc: cais/mmlu (miscellaneous) [test] row 0: column 'answer' should index one of 4 choices, got 7"),
+        (
+            "winogrande",
+            "allenai/winogrande",
+            ("winogrande_debiased/validation.jsonl", '"answer"', '"label"'),
+            "winogrande: allenai/winogrande (winogrande_debiased) [validation] row 0: "
+            "column 'answer' is missing",
+        ),
+        (
+            "squad",
+            "rajpurkar/squad",
+            ("plain_text/validation.jsonl", '"answers": {"text": ', '"answers": {"texts": '),
+            "squad: rajpurkar/squad [validation] row 0: "
+            "column 'answers' should be {text: [str, ...]",
+        ),
+        (
+            "mmlu-misc",
+            "cais/mmlu",
+            ("miscellaneous/test.jsonl", '"answer": 2', '"answer": 7'),
+            "mmlu-misc: cais/mmlu (miscellaneous) [test] row 0: "
+            "column 'answer' should index one of 4 choices, got 7",
+        ),
     ],
-)  # fmt: skip
-def test_a_mis_shaped_dataset_is_one_error_naming_dataset_split_and_column(tmp_path, name, repo, edit, message):  # fmt: skip
+)
+def test_a_mis_shaped_dataset_is_one_error_naming_dataset_split_and_column(
+    tmp_path, name, repo, edit, message
+):
     folder = _copy_repo(tmp_path, repo)
     assert edit[1] in (folder / edit[0]).read_text()
     for path in folder.rglob("*.jsonl"):  # every split of the config: a consistent other schema
@@ -168,14 +185,29 @@ def test_download_checks_item_counts_and_writes_nothing_on_a_mismatch(tmp_path):
 
 
 def test_download_then_eval_reads_the_cache_by_default(tmp_path):
-    r = _cli("data", "download", "gsm8k", "--from", str(HUB), "--no-count-check", "--json",
-             env={"PONDER_DATA_DIR": str(tmp_path)})  # fmt: skip
+    r = _cli(
+        "data",
+        "download",
+        "gsm8k",
+        "--from",
+        str(HUB),
+        "--no-count-check",
+        "--json",
+        env={"PONDER_DATA_DIR": str(tmp_path)},
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "hub" / "openai/gsm8k/main/test.parquet").is_file()
     responses = tmp_path / "r.jsonl"
     responses.write_text('{"id": "gsm8k-0", "response": "\\\\boxed{18}"}\n')
-    r = _cli("eval", "--benchmark", "gsm8k", "--responses", str(responses), "--json",
-             env={"PONDER_DATA_DIR": str(tmp_path)})  # fmt: skip
+    r = _cli(
+        "eval",
+        "--benchmark",
+        "gsm8k",
+        "--responses",
+        str(responses),
+        "--json",
+        env={"PONDER_DATA_DIR": str(tmp_path)},
+    )
     assert r.returncode == 0, r.stderr
     assert '"accuracy": 100.0' in r.stdout
 
@@ -191,8 +223,22 @@ def test_offline_without_a_copy_is_one_clear_line(tmp_path):
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("name", ["gsm8k", "math-500", "aime", "ifeval", "aqua-rat", "mmlu-misc",
-                                  "mmlu-pro-math", "winogrande", "openbookqa", "squad", "scibench"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gsm8k",
+        "math-500",
+        "aime",
+        "ifeval",
+        "aqua-rat",
+        "mmlu-misc",
+        "mmlu-pro-math",
+        "winogrande",
+        "openbookqa",
+        "squad",
+        "scibench",
+    ],
+)
 def test_hub_rows_and_release_files_give_the_same_items(cache, name):
     hub = _load(name, cache).items()
     real = {it.id: it for it in _load(name, DATA).items()}

@@ -154,8 +154,12 @@ def test_bootstrap_cis_cover_the_point_and_pairing_tightens_the_difference():
 def test_disagreement_table_counts_and_examples():
     from ponder.evaluate.stats import disagreement_table
 
-    t = disagreement_table(["a", "b", "c", "d"], [True, True, False, False],
-                           [True, False, True, None], extracted=["1", "2", "3", "4"])  # fmt: skip
+    t = disagreement_table(
+        ["a", "b", "c", "d"],
+        [True, True, False, False],
+        [True, False, True, None],
+        extracted=["1", "2", "3", "4"],
+    )
     assert (t["both_correct"], t["rule_only"], t["judge_only"], t["both_wrong"]) == (1, 1, 1, 1)
     assert t["agreement"] == 50.0 and t["examples"]["rule_only"] == [{"id": "b", "extracted": "2"}]
 
@@ -200,12 +204,22 @@ class JudgeServer:
             body = await request.json()
             self.bodies.append(body)
             text = self.reply(body["model"], body["messages"][-1]["content"])
-            return web.json_response({
-                "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55},
-            })  # fmt: skip
+            return web.json_response(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": text},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55},
+                }
+            )
 
         app = web.Application()
         app.router.add_post("/v1/chat/completions", chat)

@@ -17,8 +17,17 @@ from _paths import TESTS
 SRC = TESTS.parent / "src" / "ponder"
 # The stage folders, plus `config` (the study schema) and `resources` (data files).
 FOLDERS = [
-    "cli", "config", "evaluate", "generate", "lm", "pipeline", "report", "resources", "tiny", "train",
-]  # fmt: skip
+    "cli",
+    "config",
+    "evaluate",
+    "generate",
+    "lm",
+    "pipeline",
+    "report",
+    "resources",
+    "tiny",
+    "train",
+]
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 60
 
@@ -85,6 +94,22 @@ def test_a_folder_per_stage():
     assert folders == FOLDERS
     loose = sorted(p.stem for p in SRC.glob("*.py"))
     assert loose == ["__init__", "__main__", "errors", "flops", "records", "rundir"]
+
+
+# Stage packages do their stage's work; only the pipeline (and the CLI above it) sees steps.
+STAGE_PACKAGES = ["evaluate", "generate", "lm", "report", "tiny", "train"]
+
+
+@pytest.mark.parametrize("package", STAGE_PACKAGES)
+def test_stage_packages_never_import_the_pipeline(package):
+    reaching_up = sorted(
+        f"{name} imports {m}"
+        for name, path in MODULES.items()
+        if name.startswith(f"ponder.{package}")
+        for m in _imports(name, path)
+        if m == "ponder.pipeline" or m.startswith("ponder.pipeline.")
+    )
+    assert reaching_up == []
 
 
 def test_no_import_cycles():

@@ -198,12 +198,17 @@ def test_an_unanswered_request_says_why_and_names_the_server(prompt, opts, error
     ("urls", "message"),
     [
         (["http://127.0.0.1:{dead}/v1"], r"\(http://127.0.0.1:\d+/v1: connection refused\)"),
-        (["http://no-such-host.invalid/v1"], "no-such-host.invalid/v1: host 'no-such-host.invalid' "
-         r"not found \(DNS\)"),
-        (["http://127.0.0.1:{dead}/v1", "http://127.0.0.1:{dead2}/v1"],
-         r"refused; http://127.0.0.1:\d+/v1: connection refused\)$"),
+        (
+            ["http://no-such-host.invalid/v1"],
+            "no-such-host.invalid/v1: host 'no-such-host.invalid' "
+            r"not found \(DNS\)",
+        ),
+        (
+            ["http://127.0.0.1:{dead}/v1", "http://127.0.0.1:{dead2}/v1"],
+            r"refused; http://127.0.0.1:\d+/v1: connection refused\)$",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_fleet_nobody_answers_stops_at_once_with_each_url_and_why(urls, message):
     urls = [u.format(dead=free_port(), dead2=free_port()) for u in urls]
     lm = lm_for(*urls, max_retries=6, backoff_s=(0.5, 30.0))  # retries would take ~16 s

@@ -12,8 +12,9 @@ from _paths import FIXTURES
 from ponder.config import load_study
 from ponder.errors import PonderError
 from ponder.pipeline import ledger, runner
+from ponder.pipeline.expand import expand
 from ponder.pipeline.runner import run_steps
-from ponder.pipeline.steps import Step, StepKind, expand
+from ponder.pipeline.steps import Step, StepKind
 from ponder.records import model_runs
 from ponder.rundir import RunDir
 
@@ -82,8 +83,9 @@ def test_adding_a_benchmark_runs_only_its_evaluations(finished):
     run_steps(load_study(MINI, [more]), finished, quiet=True)
     after = tokens(finished)
     new = {k for k in after if k not in before}
-    assert new == {f"eval__{m}__tiny-math-mc" for m in
-                   ("mini-a_general-r0_sequential", MODEL, "teacher")}  # fmt: skip
+    assert new == {
+        f"eval__{m}__tiny-math-mc" for m in ("mini-a_general-r0_sequential", MODEL, "teacher")
+    }
     assert all(after[k] == v for k, v in before.items() if k.startswith(("eval", "train")))
 
 
@@ -93,8 +95,9 @@ def test_changing_a_students_architecture_rebuilds_its_init(tmp_path):
     run_steps(load_study(MINI), rd, only=["student:mini-a"], quiet=True)
     init = rd.student_init("mini-a", 0) / "config.json"
     assert json.loads(init.read_text())["hidden_size"] == 32
-    run_steps(load_study(MINI, ["students.0.hidden_size=48"]), rd, only=["student:mini-a"],
-              quiet=True)  # fmt: skip
+    run_steps(
+        load_study(MINI, ["students.0.hidden_size=48"]), rd, only=["student:mini-a"], quiet=True
+    )
     assert json.loads(init.read_text())["hidden_size"] == 48
 
 
@@ -154,8 +157,14 @@ def test_an_incomplete_step_is_used_downstream_but_run_again_next_time(tmp_path,
 def test_stale_output_is_cleared_before_a_step_runs(tmp_path):
     rd = RunDir(tmp_path)
     run = model_runs(load_study(MINI))[0]
-    step = Step(f"train:{run.model}", StepKind.TRAIN, [], f"models/{run.model}/train_summary.json",
-                "h1", run=run)  # fmt: skip
+    step = Step(
+        f"train:{run.model}",
+        StepKind.TRAIN,
+        [],
+        f"models/{run.model}/train_summary.json",
+        "h1",
+        run=run,
+    )
     old = rd.model(step.run.model)
     old.mkdir(parents=True)
     (old / "train_summary.json").write_text("{}")

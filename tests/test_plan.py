@@ -17,7 +17,8 @@ from _cli import run_cli
 from _paths import RESOURCES as RESOURCE_DIR
 from ponder.config import load_study
 from ponder.errors import PonderError
-from ponder.pipeline.plan import PlannedStep, Resources, check_order, load_cluster, plan
+from ponder.pipeline.cluster import Resources, load_cluster
+from ponder.pipeline.plan import PlannedStep, check_order, plan
 from ponder.pipeline.slurm import render_slurm
 from ponder.pipeline.steps import Step, StepKind
 from ponder.pipeline.worker import StepLock, lock_path, run_step

@@ -21,8 +21,14 @@ def _study(source: dict, **extra):
 
 
 def test_infinity_instruct_conversations_become_chat_turns_up_to_the_last_user_turn():
-    src = {"kind": "hub", "dataset": str(HUB / "BAAI/Infinity-Instruct"), "subset": "7M_core",
-           "split": "train", "column": "conversations", "id_column": "id"}  # fmt: skip
+    src = {
+        "kind": "hub",
+        "dataset": str(HUB / "BAAI/Infinity-Instruct"),
+        "subset": "7M_core",
+        "split": "train",
+        "column": "conversations",
+        "id_column": "id",
+    }
     rows = list(iter_prompts(_study(src), "general"))
     assert [r["id"] for r in rows] == ["101", "102", "103"]
     assert rows[0]["messages"] == [{"role": "user", "content": "Name three primary colors."}]
@@ -31,21 +37,34 @@ def test_infinity_instruct_conversations_become_chat_turns_up_to_the_last_user_t
 
 
 def test_nemotron_math_input_messages_are_prompts():
-    src = {"kind": "hub", "dataset": str(HUB / "nvidia/Llama-Nemotron-Post-Training-Dataset"),
-           "subset": "SFT", "split": "math", "column": "input"}  # fmt: skip
+    src = {
+        "kind": "hub",
+        "dataset": str(HUB / "nvidia/Llama-Nemotron-Post-Training-Dataset"),
+        "subset": "SFT",
+        "split": "math",
+        "column": "input",
+    }
     rows = list(iter_prompts(_study(src), "general"))
     assert [r["prompt"] for r in rows][0] == "Solve for x: 2x + 3 = 11."
 
 
 def _pairs(split: str, **kw):
-    src = {"kind": "paired", "split": split, "dataset": str(HUB / "When-Does-Reasoning-Matter/general-reasoning-ift-pairs"), **kw}  # fmt: skip
+    src = {
+        "kind": "paired",
+        "split": split,
+        "dataset": str(HUB / "When-Does-Reasoning-Matter/general-reasoning-ift-pairs"),
+        **kw,
+    }
     return list(iter_pairs(_study(src), "general"))
 
 
 def test_released_pairs_give_both_answers_per_prompt():
     rows = _pairs("reasoning_ift_pairs")
     assert len(rows) == 6 and rows[0]["ift"] == "Red, blue and yellow."
-    assert rows[0]["reasoning"].startswith("<think>") and rows[0]["reasoning_tokens"] > rows[0]["ift_tokens"]  # fmt: skip
+    assert (
+        rows[0]["reasoning"].startswith("<think>")
+        and rows[0]["reasoning_tokens"] > rows[0]["ift_tokens"]
+    )
 
 
 @pytest.mark.parametrize(("split", "column"), [("reasoning", "ift"), ("ift", "reasoning")])
@@ -60,7 +79,9 @@ def test_released_answers_are_counted_with_the_student_tokenizer(tmp_path):
     tok = build_tokenizer(["red blue yellow bonjour fast rome"] * 10, vocab_size=280)
     tok.save_pretrained(tmp_path)
     rows = _pairs("reasoning_ift_pairs", tokenizer=str(tmp_path))
-    assert rows[0]["ift_tokens"] == len(tok("Red, blue and yellow.", add_special_tokens=False)["input_ids"])  # fmt: skip
+    assert rows[0]["ift_tokens"] == len(
+        tok("Red, blue and yellow.", add_special_tokens=False)["input_ids"]
+    )
 
 
 def test_a_mode_system_prompt_leads_that_modes_messages():

@@ -19,21 +19,31 @@ import pytest
 from _reportrun import GOLDEN, build
 from ponder.config import load_study
 from ponder.errors import PonderError
-from ponder.pipeline.steps import expand
+from ponder.pipeline.expand import expand
 from ponder.report import registry
 from ponder.report.build import build_report
 from ponder.report.data import ReportData
 
 FIGURES = [  # every figure of the report that a tiny-full study can draw
-    "fig1_task_sensitivity.png", "fig2_mono_phasic.png", "fig18_mono_phasic_tasks.png",
-    "fig3_sequential_vs_mixed.png", "fig4_ratio_gap.png", "fig5_domain_adaptation.png",
-    "fig6_training_pareto.png", "fig7_inference_pareto.png", "fig8_length_by_correctness.png",
-    "fig15_early_stopping.png", "fig16_generation_budget.png", "fig17_inference_scaling.png",
-]  # fmt: skip
+    "fig1_task_sensitivity.png",
+    "fig2_mono_phasic.png",
+    "fig18_mono_phasic_tasks.png",
+    "fig3_sequential_vs_mixed.png",
+    "fig4_ratio_gap.png",
+    "fig5_domain_adaptation.png",
+    "fig6_training_pareto.png",
+    "fig7_inference_pareto.png",
+    "fig8_length_by_correctness.png",
+    "fig15_early_stopping.png",
+    "fig16_generation_budget.png",
+    "fig17_inference_scaling.png",
+]
 EXTENDED_FIGURES = [
-    "fig9_extended_by_size.png", "fig10_extended_ratio_gap.png",
-    "fig11_extended_inference_pareto.png", "fig16_generation_budget.png",
-]  # fmt: skip
+    "fig9_extended_by_size.png",
+    "fig10_extended_ratio_gap.png",
+    "fig11_extended_inference_pareto.png",
+    "fig16_generation_budget.png",
+]
 
 
 PINNED_TABLES = ("headline", "fig1", "judges")  # the tables shown on the page
@@ -54,8 +64,9 @@ def golden_view(numbers: dict) -> dict:
                 keep += [k for k in ("alpha", "beta", "gamma", "delta") if k in f]
             fits.append({k: f[k] for k in keep if k in f})
         table = a["table"] if key in PINNED_TABLES else None
-        view[key] = dict(skipped=a["skipped"], reading=a["reading"], metric=a["metric"],
-                         fits=fits, table=table)  # fmt: skip
+        view[key] = dict(
+            skipped=a["skipped"], reading=a["reading"], metric=a["metric"], fits=fits, table=table
+        )
     return view
 
 
@@ -138,12 +149,22 @@ def test_page_has_every_section_figure_metric_and_provenance(built):
     html = (out / "index.html").read_text()
     for fig in FIGURES:
         assert f'src="{fig}"' in html
-    for needle in ("Fig. 1", "Fig. 6 / 22", "Fig. 15 (App. F.3)", "Fig. 16 (App. F.4)",
-                   "Fig. 17 (App. F.5)", "f1x7u4e0c0ffee00", "0.1.0+fixture",
-                   "2-core CPU, no GPU", "train</td><td>212.500",
-                   "ratios: [0.0, 0.25, 0.5, 0.75, 1.0]", "up to 3 training seeds",
-                   "Score: rule scorer (no judgements).", "hollow dots are the individual seeds",
-                   "Student's t 95% CI across seeds"):  # fmt: skip
+    for needle in (
+        "Fig. 1",
+        "Fig. 6 / 22",
+        "Fig. 15 (App. F.3)",
+        "Fig. 16 (App. F.4)",
+        "Fig. 17 (App. F.5)",
+        "f1x7u4e0c0ffee00",
+        "0.1.0+fixture",
+        "2-core CPU, no GPU",
+        "train</td><td>212.500",
+        "ratios: [0.0, 0.25, 0.5, 0.75, 1.0]",
+        "up to 3 training seeds",
+        "Score: rule scorer (no judgements).",
+        "hollow dots are the individual seeds",
+        "Student's t 95% CI across seeds",
+    ):
         assert needle in html, needle
     assert "http://" not in html and "https://" not in html  # nothing to fetch from a network
     md = (out / "report.md").read_text()
@@ -221,9 +242,13 @@ def test_rebuild_is_idempotent_and_drops_stale_figures(built, tmp_path):
 
 @pytest.mark.parametrize(
     "override, enabled, metric",
-    [([], True, "auto"), (["report=false"], False, "auto"), (["report.metric=judge"], True, "judge"),
-     (["report={enabled: false, metric: rule}"], False, "rule")],
-)  # fmt: skip
+    [
+        ([], True, "auto"),
+        (["report=false"], False, "auto"),
+        (["report.metric=judge"], True, "judge"),
+        (["report={enabled: false, metric: rule}"], False, "rule"),
+    ],
+)
 def test_report_config_switches_the_step_and_the_metric(override, enabled, metric):
     cfg = load_study("tiny", override)
     assert (cfg.report.enabled, cfg.report.metric) == (enabled, metric)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ponder.config import load_study
 from ponder.pipeline import ledger, runner
-from ponder.pipeline.steps import StepKind, expand
+from ponder.pipeline.expand import expand
+from ponder.pipeline.steps import StepKind
 from ponder.rundir import RunDir
 
 

@@ -22,8 +22,10 @@ def test_digits_are_single_tokens_and_text_round_trips(tok):
 
 def test_chat_template_marks_exactly_the_assistant_answer(tok):
     answer = "The answer is \\boxed{42}."
-    msgs = [{"role": "user", "content": "Compute (5+1)*7-0."},
-            {"role": "assistant", "content": answer}]  # fmt: skip
+    msgs = [
+        {"role": "user", "content": "Compute (5+1)*7-0."},
+        {"role": "assistant", "content": answer},
+    ]
     enc = tok.apply_chat_template(msgs, return_dict=True, return_assistant_tokens_mask=True)
     ids, mask = enc["input_ids"], enc["assistant_masks"]
     trained = tok.decode([i for i, m in zip(ids, mask, strict=True) if m])
@@ -37,8 +39,9 @@ def test_chat_template_marks_exactly_the_assistant_answer(tok):
 def test_sizes_and_saved_checkpoint_loads(tmp_path, tok, dims, lo, hi):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    s = StudentConfig(name="s", hidden_size=dims[0], num_hidden_layers=dims[1],
-                      intermediate_size=dims[2])  # fmt: skip
+    s = StudentConfig(
+        name="s", hidden_size=dims[0], num_hidden_layers=dims[1], intermediate_size=dims[2]
+    )
     n = students.count_parameters(s, tok)
     assert lo < n < hi
     path = students.init_student(s, tok, tmp_path / "s", seed=1)

@@ -153,8 +153,9 @@ def test_a_killed_build_leaves_nothing_trusted(world, tmp_path):
     _, init, _, _, mix = world
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_BUILD, str(init), str(mix), str(cache)],
-                            env=env)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_BUILD, str(init), str(mix), str(cache)], env=env
+    )
     deadline = time.time() + 120
     while not any(p.stat().st_size for p in cache.glob(".*/tokens.bin")):
         assert proc.poll() is None and time.time() < deadline, "the build ended before the kill"

@@ -43,83 +43,247 @@ def _source(path: str, kind: str = "file") -> str:
 # (case, study, --set overrides, the message's words). `<d>` is the folder of `files`.
 BAD_STUDIES = [
     ("study not UTF-8", "<d>/latin1.yaml", [], "latin1.yaml line 1: not UTF-8 text (byte 0xe9)"),
-    ("study nested too deeply", "<d>/deep.yaml", [], "deep.yaml line 2: malformed YAML (nested too deeply)"),  # fmt: skip
-    ("study nested too deeply in blocks", "<d>/deep_block.yaml", [], "deep_block.yaml: malformed YAML (nested too deeply)"),  # fmt: skip
+    (
+        "study nested too deeply",
+        "<d>/deep.yaml",
+        [],
+        "deep.yaml line 2: malformed YAML (nested too deeply)",
+    ),
+    (
+        "study nested too deeply in blocks",
+        "<d>/deep_block.yaml",
+        [],
+        "deep_block.yaml: malformed YAML (nested too deeply)",
+    ),
     ("study malformed", "<d>/malformed.yaml", [], "malformed.yaml line 3: malformed YAML"),
-    ("zero heads", "tiny", ["students.0.num_attention_heads=0"],
-     "students.0.num_attention_heads: Input should be greater than 0"),
-    ("negative hidden size", "tiny", ["students.0.hidden_size=-48"],
-     "students.0.hidden_size: Input should be greater than 0"),
-    ("negative vocabulary", "tiny", ["students.0.vocab_size=-1"],
-     "students.0.vocab_size: Input should be greater than 0"),
-    ("huge hidden size", "tiny", ["students.0.hidden_size=4.0e+15"],
-     "students.0.hidden_size: Input should be less than or equal to 65536"),
-    ("heads do not divide", "tiny", ["students.0.num_attention_heads=5"],
-     "students.0: hidden_size 32 must be divisible by num_attention_heads 5"),
-    ("kv heads do not divide", "tiny", ["students.0.num_key_value_heads=3"],
-     "students.0: num_attention_heads 4 must be divisible by num_key_value_heads 3"),
-    ("odd head size", "tiny", ["students.0.hidden_size=36"],
-     "students.0: hidden_size / num_attention_heads = 9 must be even"),
-    ("scratch student too big", "tiny", ["students.0.hidden_size=32768", "students.0.vocab_size=400000"],  # fmt: skip
-     "students.0: a scratch student of ~2e+10 parameters is over 1e+10"),
-    ("seed 2**200", "tiny", [f"seed={2**200}"], "seed: Input should be less than or equal to 4294967295"),  # fmt: skip
-    ("seeds sum past 2**32", "tiny", [f"seed={2**32 - 1}", "grid.0.seeds=[1]"],
-     "grid.0.seeds: seed + 1 is over 4294967295"),
-    ("NaN ratio", "tiny", ["grid.0.ratios=[.nan]"], "grid.0.ratios.0: Input should be a finite number"),  # fmt: skip
+    (
+        "zero heads",
+        "tiny",
+        ["students.0.num_attention_heads=0"],
+        "students.0.num_attention_heads: Input should be greater than 0",
+    ),
+    (
+        "negative hidden size",
+        "tiny",
+        ["students.0.hidden_size=-48"],
+        "students.0.hidden_size: Input should be greater than 0",
+    ),
+    (
+        "negative vocabulary",
+        "tiny",
+        ["students.0.vocab_size=-1"],
+        "students.0.vocab_size: Input should be greater than 0",
+    ),
+    (
+        "huge hidden size",
+        "tiny",
+        ["students.0.hidden_size=4.0e+15"],
+        "students.0.hidden_size: Input should be less than or equal to 65536",
+    ),
+    (
+        "heads do not divide",
+        "tiny",
+        ["students.0.num_attention_heads=5"],
+        "students.0: hidden_size 32 must be divisible by num_attention_heads 5",
+    ),
+    (
+        "kv heads do not divide",
+        "tiny",
+        ["students.0.num_key_value_heads=3"],
+        "students.0: num_attention_heads 4 must be divisible by num_key_value_heads 3",
+    ),
+    (
+        "odd head size",
+        "tiny",
+        ["students.0.hidden_size=36"],
+        "students.0: hidden_size / num_attention_heads = 9 must be even",
+    ),
+    (
+        "scratch student too big",
+        "tiny",
+        ["students.0.hidden_size=32768", "students.0.vocab_size=400000"],
+        "students.0: a scratch student of ~2e+10 parameters is over 1e+10",
+    ),
+    (
+        "seed 2**200",
+        "tiny",
+        [f"seed={2**200}"],
+        "seed: Input should be less than or equal to 4294967295",
+    ),
+    (
+        "seeds sum past 2**32",
+        "tiny",
+        [f"seed={2**32 - 1}", "grid.0.seeds=[1]"],
+        "grid.0.seeds: seed + 1 is over 4294967295",
+    ),
+    (
+        "NaN ratio",
+        "tiny",
+        ["grid.0.ratios=[.nan]"],
+        "grid.0.ratios.0: Input should be a finite number",
+    ),
     ("infinite lr", "tiny", ["train.lr=.inf"], "train.lr: Input should be a finite number"),
-    ("source.n 10**30", "tiny", [f"domains.general.source.n={10**30}"],
-     "domains.general.source.n: Input should be less than or equal to 1000000000"),
-    ("more prompts than the world holds", "tiny", ["domains.general.source.n=200000"],
-     "domains.general.source.n: 200000 prompts take 33334 distinct general-oe items; the world holds 25400"),  # fmt: skip
-    ("world family misspelt", "tiny", ["world.weights.general-mx=1"],
-     "world.weights: unknown family 'general-mx'"),
-    ("world families all weight 0", "tiny",
-     ["world.weights={general-mc: 0, general-oe: 0, math-mc: 0, math-oe: 0}"],
-     "world.weights: every family of domain 'general'"),
-    ("world domain the world lacks", "tiny", ["domains.science={source: {kind: world}}"],
-     "domains.science: the world has no domain 'science' (world domains: general, math)"),
-    ("empty students in a grid block", "tiny", ["grid.0.students=[]"], "grid.0.students: List should have at least 1 item"),  # fmt: skip
-    ("empty ratios", "tiny", ["grid.0.ratios=[]"], "grid.0.ratios: List should have at least 1 item"),  # fmt: skip
-    ("empty schedules", "tiny", ["grid.0.schedules=[]"], "grid.0.schedules: List should have at least 1 item"),  # fmt: skip
+    (
+        "source.n 10**30",
+        "tiny",
+        [f"domains.general.source.n={10**30}"],
+        "domains.general.source.n: Input should be less than or equal to 1000000000",
+    ),
+    (
+        "more prompts than the world holds",
+        "tiny",
+        ["domains.general.source.n=200000"],
+        "domains.general.source.n: 200000 prompts take 33334 distinct general-oe items; "
+        "the world holds 25400",
+    ),
+    (
+        "world family misspelt",
+        "tiny",
+        ["world.weights.general-mx=1"],
+        "world.weights: unknown family 'general-mx'",
+    ),
+    (
+        "world families all weight 0",
+        "tiny",
+        ["world.weights={general-mc: 0, general-oe: 0, math-mc: 0, math-oe: 0}"],
+        "world.weights: every family of domain 'general'",
+    ),
+    (
+        "world domain the world lacks",
+        "tiny",
+        ["domains.science={source: {kind: world}}"],
+        "domains.science: the world has no domain 'science' (world domains: general, math)",
+    ),
+    (
+        "empty students in a grid block",
+        "tiny",
+        ["grid.0.students=[]"],
+        "grid.0.students: List should have at least 1 item",
+    ),
+    (
+        "empty ratios",
+        "tiny",
+        ["grid.0.ratios=[]"],
+        "grid.0.ratios: List should have at least 1 item",
+    ),
+    (
+        "empty schedules",
+        "tiny",
+        ["grid.0.schedules=[]"],
+        "grid.0.schedules: List should have at least 1 item",
+    ),
     ("empty seeds", "tiny", ["grid.0.seeds=[]"], "grid.0.seeds: List should have at least 1 item"),
-    ("empty phase ratios", "tiny",
-     ["grid=[{students: [tiny-0.05m], phases: [{domain: general, ratios: []}]}]"],
-     "grid.0.phases.0.ratios: List should have at least 1 item"),
+    (
+        "empty phase ratios",
+        "tiny",
+        ["grid=[{students: [tiny-0.05m], phases: [{domain: general, ratios: []}]}]"],
+        "grid.0.phases.0.ratios: List should have at least 1 item",
+    ),
     ("no grid", "tiny", ["grid=[]"], "grid: List should have at least 1 item"),
-    ("missing pretrained path", "tiny",
-     ["students.0={name: tiny-0.05m, init: pretrained, path: /no/such/checkpoint}"],
-     "students.0.path: folder not found: /no/such/checkpoint"),
-    ("pretrained folder without config.json", "tiny",
-     ["students.0={name: tiny-0.05m, init: pretrained, path: '<d>/no_config'}"],
-     "no_config has no config.json"),
-    ("missing source file", "tiny", [_source("/no/such/prompts.jsonl")],
-     "domains.general.source.path: file not found: /no/such/prompts.jsonl"),
-    ("empty source file", "tiny", [_source("<d>/empty.jsonl")], "domains.general.source.path: <d>/empty.jsonl is empty"),  # fmt: skip
-    ("source without its column", "tiny", [_source("<d>/no_prompt.jsonl")],
-     "domains.general.source.column: no column 'prompt' in <d>/no_prompt.jsonl (has: text)"),
-    ("source with an empty first prompt", "tiny", [_source("<d>/blank_prompt.jsonl")],
-     "domains.general.source: <d>/blank_prompt.jsonl: row 0: column 'prompt' is empty"),
-    ("source not JSON", "tiny", [_source("<d>/garbage.jsonl")], "domains.general.source: <d>/garbage.jsonl: cannot load"),  # fmt: skip
-    ("source with a header only", "tiny", [_source("<d>/header_only.csv")], "header_only.csv has no rows"),  # fmt: skip
-    ("source of unknown format", "tiny", [_source("<d>/prompts.txt")], "prompts.txt: unsupported format"),  # fmt: skip
-    ("paired source without answers", "tiny", [_source("<d>/no_prompt.jsonl", "paired")],
-     "domains.general.source.columns.prompt: no column 'prompt'"),
-    ("file source without a path", "tiny", ["domains.general.source={kind: file}"],
-     "domains.general.source: kind 'file' needs `path`"),
-    ("hub id malformed", "tiny", ["domains.general.source={kind: hub, dataset: 'two words'}"],
-     "domains.general.source.dataset: 'two words' is neither a hub id"),
-    ("unknown benchmark", "tiny", ["eval.benchmarks=[no-such-benchmark]"],
-     "eval.benchmarks: unknown benchmark 'no-such-benchmark'"),
-    ("benchmark listed twice", "tiny", ["eval.benchmarks=[tiny-math-oe, tiny-math-oe]"],
-     "eval.benchmarks: 'tiny-math-oe' is listed twice"),
-    ("missing eval data dir", "tiny", ["eval.benchmarks=[gsm8k]", "eval.data_dir=/no/such/data"],
-     "eval.data_dir: folder not found: /no/such/data"),
-    ("benchmark data not in the data dir", "tiny",
-     ["eval.benchmarks=[gsm8k]", "eval.data_dir=<d>/empty_data"],
-     "eval.benchmarks: gsm8k: no test data in <d>/empty_data"),
-    ("judging without judges", "tiny", ["judge.enabled=true"], "judge: enabled needs at least one judge"),  # fmt: skip
+    (
+        "missing pretrained path",
+        "tiny",
+        ["students.0={name: tiny-0.05m, init: pretrained, path: /no/such/checkpoint}"],
+        "students.0.path: folder not found: /no/such/checkpoint",
+    ),
+    (
+        "pretrained folder without config.json",
+        "tiny",
+        ["students.0={name: tiny-0.05m, init: pretrained, path: '<d>/no_config'}"],
+        "no_config has no config.json",
+    ),
+    (
+        "missing source file",
+        "tiny",
+        [_source("/no/such/prompts.jsonl")],
+        "domains.general.source.path: file not found: /no/such/prompts.jsonl",
+    ),
+    (
+        "empty source file",
+        "tiny",
+        [_source("<d>/empty.jsonl")],
+        "domains.general.source.path: <d>/empty.jsonl is empty",
+    ),
+    (
+        "source without its column",
+        "tiny",
+        [_source("<d>/no_prompt.jsonl")],
+        "domains.general.source.column: no column 'prompt' in <d>/no_prompt.jsonl (has: text)",
+    ),
+    (
+        "source with an empty first prompt",
+        "tiny",
+        [_source("<d>/blank_prompt.jsonl")],
+        "domains.general.source: <d>/blank_prompt.jsonl: row 0: column 'prompt' is empty",
+    ),
+    (
+        "source not JSON",
+        "tiny",
+        [_source("<d>/garbage.jsonl")],
+        "domains.general.source: <d>/garbage.jsonl: cannot load",
+    ),
+    (
+        "source with a header only",
+        "tiny",
+        [_source("<d>/header_only.csv")],
+        "header_only.csv has no rows",
+    ),
+    (
+        "source of unknown format",
+        "tiny",
+        [_source("<d>/prompts.txt")],
+        "prompts.txt: unsupported format",
+    ),
+    (
+        "paired source without answers",
+        "tiny",
+        [_source("<d>/no_prompt.jsonl", "paired")],
+        "domains.general.source.columns.prompt: no column 'prompt'",
+    ),
+    (
+        "file source without a path",
+        "tiny",
+        ["domains.general.source={kind: file}"],
+        "domains.general.source: kind 'file' needs `path`",
+    ),
+    (
+        "hub id malformed",
+        "tiny",
+        ["domains.general.source={kind: hub, dataset: 'two words'}"],
+        "domains.general.source.dataset: 'two words' is neither a hub id",
+    ),
+    (
+        "unknown benchmark",
+        "tiny",
+        ["eval.benchmarks=[no-such-benchmark]"],
+        "eval.benchmarks: unknown benchmark 'no-such-benchmark'",
+    ),
+    (
+        "benchmark listed twice",
+        "tiny",
+        ["eval.benchmarks=[tiny-math-oe, tiny-math-oe]"],
+        "eval.benchmarks: 'tiny-math-oe' is listed twice",
+    ),
+    (
+        "missing eval data dir",
+        "tiny",
+        ["eval.benchmarks=[gsm8k]", "eval.data_dir=/no/such/data"],
+        "eval.data_dir: folder not found: /no/such/data",
+    ),
+    (
+        "benchmark data not in the data dir",
+        "tiny",
+        ["eval.benchmarks=[gsm8k]", "eval.data_dir=<d>/empty_data"],
+        "eval.benchmarks: gsm8k: no test data in <d>/empty_data",
+    ),
+    (
+        "judging without judges",
+        "tiny",
+        ["judge.enabled=true"],
+        "judge: enabled needs at least one judge",
+    ),
     ("name with a slash", "tiny", ["name=../escape"], "name: '../escape' is not a plain name"),
-]  # fmt: skip
+]
 if os.geteuid() != 0:  # root reads any file
     BAD_STUDIES.append(("unreadable source", "tiny", [_source("<d>/locked.jsonl")], "locked.jsonl"))
 
@@ -140,39 +304,53 @@ def _one_error_line(code: int, err: str) -> str:
 
 
 @pytest.mark.parametrize("case, study, sets, words", BAD_STUDIES, ids=[c[0] for c in BAD_STUDIES])
-def test_run_rejects_a_bad_study_before_writing(monkeypatch, capsys, tmp_path, files, case, study,
-                                                sets, words):  # fmt: skip
+def test_run_rejects_a_bad_study_before_writing(
+    monkeypatch, capsys, tmp_path, files, case, study, sets, words
+):
     out = tmp_path / "run"
-    code, _, err = run_cli(monkeypatch, capsys, "study_cmd", "run", *_argv(study, sets, files),
-                           "--out", str(out))  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch, capsys, "study_cmd", "run", *_argv(study, sets, files), "--out", str(out)
+    )
     assert words.replace("<d>", str(files)) in _one_error_line(code, err)
     assert not out.exists()
 
 
 @pytest.mark.parametrize("case, study, sets, words", BAD_STUDIES, ids=[c[0] for c in BAD_STUDIES])
-def test_validate_rejects_what_run_rejects_with_the_same_line(monkeypatch, capsys, tmp_path, files,
-                                                              case, study, sets, words):  # fmt: skip
+def test_validate_rejects_what_run_rejects_with_the_same_line(
+    monkeypatch, capsys, tmp_path, files, case, study, sets, words
+):
     argv = _argv(study, sets, files)
     code, _, err = run_cli(monkeypatch, capsys, "study_cmd", "validate", *argv)
     checked = _one_error_line(code, err)
-    code, _, err = run_cli(monkeypatch, capsys, "study_cmd", "run", *argv, "--out", str(tmp_path / "r"))  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch, capsys, "study_cmd", "run", *argv, "--out", str(tmp_path / "r")
+    )
     assert _one_error_line(code, err) == checked
 
 
 # Every other command that reads a study validates it first, through the same checks.
 STAGE_COMMANDS = [
-    ("study_cmd", ["report"]), ("train_cmd", ["mix"]), ("train_cmd", ["train"]),
-    ("eval_cmd", ["eval"]), ("eval_cmd", ["judge"]), ("generate_cmd", ["generate"]),
-    ("generate_cmd", ["generate", "--dry-run", "--json"]), ("plan_cmd", ["plan", "--json"]),
+    ("study_cmd", ["report"]),
+    ("train_cmd", ["mix"]),
+    ("train_cmd", ["train"]),
+    ("eval_cmd", ["eval"]),
+    ("eval_cmd", ["judge"]),
+    ("generate_cmd", ["generate"]),
+    ("generate_cmd", ["generate", "--dry-run", "--json"]),
+    ("plan_cmd", ["plan", "--json"]),
     ("plan_cmd", ["estimate", "--json"]),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize("module, command", STAGE_COMMANDS, ids=[" ".join(c) for _, c in STAGE_COMMANDS])  # fmt: skip
+@pytest.mark.parametrize(
+    "module, command", STAGE_COMMANDS, ids=[" ".join(c) for _, c in STAGE_COMMANDS]
+)
 def test_every_stage_command_validates_first(monkeypatch, capsys, tmp_path, module, command):
     out = tmp_path / "run"
-    for sets, words in [(["students.0.hidden_size=-48"], "students.0.hidden_size"),
-                        (["world.weights.general-mx=1"], "unknown family 'general-mx'")]:  # fmt: skip
+    for sets, words in [
+        (["students.0.hidden_size=-48"], "students.0.hidden_size"),
+        (["world.weights.general-mx=1"], "unknown family 'general-mx'"),
+    ]:
         argv = [command[0], "tiny", *command[1:], "--out", str(out)]
         code, _, err = run_cli(monkeypatch, capsys, module, *argv, *(f"--set={s}" for s in sets))
         assert words in _one_error_line(code, err)
@@ -183,7 +361,7 @@ def test_a_source_is_checked_only_while_its_generation_is_pending(monkeypatch, c
     """A finished stage's inputs are not asked for again: the ledger, not the file, decides."""
     from ponder.config import load_study
     from ponder.pipeline import ledger
-    from ponder.pipeline.steps import expand
+    from ponder.pipeline.expand import expand
     from ponder.pipeline.validate import pending, validate_study
     from ponder.rundir import RunDir
 
@@ -208,7 +386,7 @@ def test_a_source_is_checked_only_while_its_generation_is_pending(monkeypatch, c
         (
             ["step", "tiny", "generate:general", "--set", "students.0.vocab_size=-1"],
             "students.0.vocab_size",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_plan_and_step_bad_input(monkeypatch, capsys, tmp_path, args, words):
@@ -223,8 +401,19 @@ def test_plan_and_step_bad_input(monkeypatch, capsys, tmp_path, args, words):
 def test_usage_errors_are_one_line(monkeypatch, capsys):
     code, _, err = run_cli(monkeypatch, capsys, "eval_cmd", "eval", "--limit", "0")
     assert "--limit" in _one_error_line(code, err)
-    code, _, err = run_cli(monkeypatch, capsys, "flops_cmd", "flops", "infer", "--model",
-                           "qwen2.5-0.5b", "--prompt-tokens", str(10**14), "--gen-tokens", "1")  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "flops_cmd",
+        "flops",
+        "infer",
+        "--model",
+        "qwen2.5-0.5b",
+        "--prompt-tokens",
+        str(10**14),
+        "--gen-tokens",
+        "1",
+    )
     assert "--prompt-tokens: must be an integer in 1..16777216" in _one_error_line(code, err)
 
 
@@ -241,7 +430,8 @@ def test_validate_accepts_what_is_there(monkeypatch, capsys, tmp_path):
         "eval.benchmarks=[gsm8k, tiny-math-oe]",
         f"eval.data_dir={GSM8K_DATA}",
     ]
-    code, out, err = run_cli(monkeypatch, capsys, "study_cmd", "validate", "tiny",
-                             *(f"--set={s}" for s in sets))  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, "study_cmd", "validate", "tiny", *(f"--set={s}" for s in sets)
+    )
     assert code == 0, err
     assert "study tiny: 6 trained models" in out

@@ -40,12 +40,19 @@ def test_differences_inside_noise_are_called_no_significant_difference(tmp_path)
 
 
 def test_a_large_consistent_difference_is_claimed_with_its_cis(tmp_path):
-    acc = {("IFT", 10**5): {"math-oe": 0.2}, ("reasoning", 10**5): {"math-oe": 0.25},
-           ("IFT", 10**6): {"math-oe": 0.2}, ("reasoning", 10**6): {"math-oe": 0.8}}  # fmt: skip
+    acc = {
+        ("IFT", 10**5): {"math-oe": 0.2},
+        ("reasoning", 10**5): {"math-oe": 0.25},
+        ("IFT", 10**6): {"math-oe": 0.2},
+        ("reasoning", 10**6): {"math-oe": 0.8},
+    }
     r = readings(synthetic(tmp_path, acc, seed_sd=0.01), "fig2", "fig1", "headline")
-    claim = re.search(r"reasoning beats IFT in 1 of 1 task categories: math-OE \(\+([\d.]+) pts, "
-                      r"95% CI \[\+([\d.]+), \+([\d.]+)\] over items, \[\+([\d.]+), "
-                      r"\+([\d.]+)\] over 3 seeds\)", r["fig2"])  # fmt: skip
+    claim = re.search(
+        r"reasoning beats IFT in 1 of 1 task categories: math-OE \(\+([\d.]+) pts, "
+        r"95% CI \[\+([\d.]+), \+([\d.]+)\] over items, \[\+([\d.]+), "
+        r"\+([\d.]+)\] over 3 seeds\)",
+        r["fig2"],
+    )
     assert claim, r["fig2"]
     gap, lo, hi, slo, shi = map(float, claim.groups())
     assert gap == pytest.approx(60, abs=3) and lo < gap < hi and slo < gap < shi and lo > 40
@@ -56,10 +63,12 @@ def test_a_large_consistent_difference_is_claimed_with_its_cis(tmp_path):
 
 def test_mc_results_at_chance_are_not_compared(tmp_path):
     # The tiny study's trap: 0.26 vs 0.19 on 200 four-option items is not "matching".
-    acc = {("IFT", 10**5): {"general-mc": 0.19, "math-oe": 0.1},
-           ("reasoning", 10**5): {"general-mc": 0.26, "math-oe": 0.3},
-           ("IFT", 10**6): {"general-mc": 0.19, "math-oe": 0.1},
-           ("reasoning", 10**6): {"general-mc": 0.26, "math-oe": 0.6}}  # fmt: skip
+    acc = {
+        ("IFT", 10**5): {"general-mc": 0.19, "math-oe": 0.1},
+        ("reasoning", 10**5): {"general-mc": 0.26, "math-oe": 0.3},
+        ("IFT", 10**6): {"general-mc": 0.19, "math-oe": 0.1},
+        ("reasoning", 10**6): {"general-mc": 0.26, "math-oe": 0.6},
+    }
     r = readings(synthetic(tmp_path, acc, seeds=(0,)), "headline", "fig2")
     assert "at chance, not compared: general-MC" in r["fig2"]
     assert "At chance, not compared: general-MC (largest IFT 19.0%, chance 25.0%)" in r["headline"]
@@ -67,8 +76,11 @@ def test_mc_results_at_chance_are_not_compared(tmp_path):
 
 
 def test_one_seed_readings_say_their_cis_cover_items_only(tmp_path):
-    acc = {(fmt, p): {"math-oe": 0.3 + 0.3 * (fmt == "reasoning")} for fmt in ("IFT", "reasoning")
-           for p in (10**5, 10**6)}  # fmt: skip
+    acc = {
+        (fmt, p): {"math-oe": 0.3 + 0.3 * (fmt == "reasoning")}
+        for fmt in ("IFT", "reasoning")
+        for p in (10**5, 10**6)
+    }
     r = readings(synthetic(tmp_path, acc, seeds=(0,)), "headline", "fig1", "fig2", "fig7", "fig8")
     for key, text in r.items():
         assert "One training seed: these CIs cover the test items only" in text, key
@@ -76,17 +88,26 @@ def test_one_seed_readings_say_their_cis_cover_items_only(tmp_path):
 
 
 def test_size_factor_is_stated_at_one_decimal(tmp_path):
-    acc = {("IFT", 1_139_450): {"math-oe": 0.3}, ("reasoning", 100_000): {"math-oe": 0.7},
-           ("reasoning", 1_139_450): {"math-oe": 0.8}}  # fmt: skip
+    acc = {
+        ("IFT", 1_139_450): {"math-oe": 0.3},
+        ("reasoning", 100_000): {"math-oe": 0.7},
+        ("reasoning", 1_139_450): {"math-oe": 0.8},
+    }
     r = readings(synthetic(tmp_path, acc, seeds=(0,)), "headline")["headline"]
     assert "s100000 (11.4× smaller," in r and "11.39" not in r
 
 
 @pytest.mark.parametrize(
     "x, want",
-    [(11.3945, "11.4×"), (4.0, "4.0×"), (250.4, "250×"), (0.2354, "0.24×"), (0.0412, "0.041×"),
-     (NAN, "–")],
-)  # fmt: skip
+    [
+        (11.3945, "11.4×"),
+        (4.0, "4.0×"),
+        (250.4, "250×"),
+        (0.2354, "0.24×"),
+        (0.0412, "0.041×"),
+        (NAN, "–"),
+    ],
+)
 def test_factor_precision(x, want):
     assert factor(x) == want
 
@@ -112,8 +133,11 @@ def test_significance_needs_both_cis_to_exclude_zero(diff, sign):
 
 def test_a_study_with_nothing_above_chance_compares_nothing(tmp_path):
     # An undertrained study: every student guesses on MC and fails open-ended items.
-    acc = {(fmt, p): {"general-mc": 0.24, "math-oe": 0.0} for fmt in ("IFT", "reasoning")
-           for p in (10**5, 10**6)}  # fmt: skip
+    acc = {
+        (fmt, p): {"general-mc": 0.24, "math-oe": 0.0}
+        for fmt in ("IFT", "reasoning")
+        for p in (10**5, 10**6)
+    }
     r = readings(synthetic(tmp_path, acc, seeds=(0,)), "headline", "fig2")
     assert "nothing is compared: no task category is above chance" in r["headline"]
     assert "math-OE (largest IFT 0.0%)" in r["headline"]

@@ -55,10 +55,12 @@ def test_train_and_test_problems_are_disjoint():
         train_q = {t["question"] for t in train if t["family"] == fam}
         assert not (test_q & train_q)
     # math-oe problems are disjoint by their numbers, not just their wording
-    test_nums = {tuple(c for c in t["question"] if c.isdigit())
-                 for t in world.test_items("math-oe", 200)}  # fmt: skip
-    train_nums = {tuple(c for c in t["question"] if c.isdigit())
-                  for t in train if t["family"] == "math-oe"}  # fmt: skip
+    test_nums = {
+        tuple(c for c in t["question"] if c.isdigit()) for t in world.test_items("math-oe", 200)
+    }
+    train_nums = {
+        tuple(c for c in t["question"] if c.isdigit()) for t in train if t["family"] == "math-oe"
+    }
     assert not (test_nums & train_nums)
 
 
@@ -74,8 +76,10 @@ def test_scripted_teacher_answers_both_ways_correctly():
     items = world.test_items("math-oe", 20)
     teacher = ScriptedTeacher()
     for thinking in (False, True):
-        reqs = [GenRequest([{"role": "user", "content": it["prompt"]}], thinking=thinking)
-                for it in items]  # fmt: skip
+        reqs = [
+            GenRequest([{"role": "user", "content": it["prompt"]}], thinking=thinking)
+            for it in items
+        ]
         for it, out in zip(items, teacher.generate(reqs), strict=True):
             assert out.text.endswith(f"\\boxed{{{it['gold']}}}")
             assert out.finish_reason == "stop"

@@ -166,7 +166,8 @@ def _forward_terms(dims: ModelDims, ln: np.ndarray, method: str, logits_tokens: 
     if method == "paper":
         return {
             "embeddings": 2 * ln * V * d,
-            # Eq. (1) attention: 6ld^2 (Q,K,V) + 2l^2d (QK^T) + 3l^2h (softmax) + 2l^2d + 2ld^2 (out)
+            # Eq. (1) attention: 6ld^2 (Q,K,V) + 2l^2d (QK^T) + 3l^2h (softmax) + 2l^2d
+            # + 2ld^2 (out)
             "attention": (6 * ln * d**2 + 4 * ln**2 * d + 3 * ln**2 * h + 2 * ln * d**2) * n,
             "feed_forward": 4 * ln * d * ff * n,
             "logits": 2 * np.asarray(logits_tokens, dtype=np.float64) * d * V,

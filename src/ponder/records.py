@@ -79,6 +79,12 @@ def effective_seed(cfg: StudyConfig, run_seed: int) -> int:
     return cfg.seed + run_seed
 
 
+def init_seed(cfg: StudyConfig, student: str, run_seed: int) -> int:
+    """The seed of a student's starting checkpoint: one per replicate for scratch students, one
+    for all replicates of a pretrained checkpoint."""
+    return run_seed if cfg.student(student).init == "scratch" else 0
+
+
 def _chains(block) -> list[tuple[Phase, ...]]:
     if block.domains:
         return [((d, r),) for d in block.domains for r in block.ratios]

@@ -31,21 +31,21 @@ def download_(
         typer.Option(
             "--data-dir",
             help="Cache to fill (default: $PONDER_DATA_DIR, else ~/.cache/ponder/benchmarks).",
-        ),  # fmt: skip
+        ),
     ] = None,
     from_: Annotated[
         Path | None,
         typer.Option(
             "--from",
             help="Folder of hub-shaped copies (<owner>/<name>/) to read instead of the hub.",
-        ),  # fmt: skip
+        ),
     ] = None,
     no_count_check: Annotated[
         bool,
         typer.Option(
             "--no-count-check",
             help="Accept item counts that differ from the expected ones (a partial mirror).",
-        ),  # fmt: skip
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -62,8 +62,13 @@ def download_(
     for c in ("benchmark", "items", "expected", "few-shot", "files"):
         table.add_column(c)
     for r in rows:
-        table.add_row(r["benchmark"], str(r["items"]), str(r["expected"] or "-"),
-                      str(r["fewshot"]), str(len(r["files"])))  # fmt: skip
+        table.add_row(
+            r["benchmark"],
+            str(r["items"]),
+            str(r["expected"] or "-"),
+            str(r["fewshot"]),
+            str(len(r["files"])),
+        )
     console.print(table)
 
 

@@ -32,7 +32,9 @@ def _parse_line(raw: bytes, path: Path, n: int) -> dict | None:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise PonderError(f"{path}:{n}: not UTF-8 text (byte {raw[e.start]:#04x}); is it a binary file?") from None  # fmt: skip
+        raise PonderError(
+            f"{path}:{n}: not UTF-8 text (byte {raw[e.start]:#04x}); is it a binary file?"
+        ) from None
     if not line.strip():
         return None
     try:
@@ -76,7 +78,9 @@ def match_items(bench, rows: list[tuple[int, dict]], source: str) -> list[tuple[
     for n, row in rows:
         item = find_item(bench, row, n, source)
         if item.id in first_line:
-            raise PonderError(f"{source}:{n}: item {item.id!r} is already answered on line {first_line[item.id]}")  # fmt: skip
+            raise PonderError(
+                f"{source}:{n}: item {item.id!r} is already answered on line {first_line[item.id]}"
+            )
         first_line[item.id] = n
         matched.append((item, row))
     return matched
@@ -97,7 +101,9 @@ def score_responses(bench, rows: list[tuple[int, dict]], source: str) -> tuple[d
     if bench.scorer == "ifeval":
         from ponder.evaluate.ifeval import IFEvalResult, aggregate
 
-        summary.update(aggregate([IFEvalResult(v["follow_strict"], v["follow_loose"]) for v in verdicts]))  # fmt: skip
+        summary.update(
+            aggregate([IFEvalResult(v["follow_strict"], v["follow_loose"]) for v in verdicts])
+        )
     if bench.scorer in ("squad", "coqa"):
         summary["exact_match"] = 100.0 * sum(v["em"] for v in verdicts) / max(n, 1)
         summary["f1"] = 100.0 * sum(v["f1"] for v in verdicts) / max(n, 1)
@@ -133,7 +139,8 @@ def eval_(
         Path | None,
         typer.Option(
             "--data-dir",
-            help="Folder of benchmark files, or `hub`. Default: $PONDER_DATA_DIR, else ~/.cache/ponder/benchmarks.",
+            help="Folder of benchmark files, or `hub`. "
+            "Default: $PONDER_DATA_DIR, else ~/.cache/ponder/benchmarks.",
         ),
     ] = None,
     out: Annotated[
@@ -159,7 +166,9 @@ def eval_(
         return
     if responses is None:
         if benchmark is not None:
-            raise PonderError("--benchmark needs --responses (a study's benchmarks come from its config)")  # fmt: skip
+            raise PonderError(
+                "--benchmark needs --responses (a study's benchmarks come from its config)"
+            )
         run_stage("eval", study, out, set_)
         return
     if benchmark is None:
@@ -167,8 +176,15 @@ def eval_(
     score_file(benchmark, responses, data_dir, out, as_json, limit, seed)
 
 
-def score_file(benchmark: str, responses: Path, data_dir: Path | None, out: str | None,
-               as_json: bool, limit: int | None, seed: int) -> None:  # fmt: skip
+def score_file(
+    benchmark: str,
+    responses: Path,
+    data_dir: Path | None,
+    out: str | None,
+    as_json: bool,
+    limit: int | None,
+    seed: int,
+) -> None:
     """`ponder eval --benchmark --responses`: score, write the verdicts, print the summary."""
     from ponder.evaluate.benchmarks import load_benchmark
 

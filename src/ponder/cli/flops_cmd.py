@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ponder import flops as F
 from ponder.cli.options import JsonOpt, echo_json
-from ponder.config.stages import COUNT_MAX, TOKENS_MAX
+from ponder.config.base import COUNT_MAX, TOKENS_MAX
 from ponder.errors import PonderError
 
 flops_app = typer.Typer(

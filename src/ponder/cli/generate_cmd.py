@@ -46,8 +46,10 @@ def _domains(cfg, wanted: list[str] | None, dry_run: bool) -> list[str]:
             known = ", ".join(cfg.domains) or "none"
             raise PonderError(f"--domain: unknown domain {d!r} (known: {known})")
         if not dry_run and d not in used:
-            raise PonderError(f"--domain: no grid block trains on {d!r} (grid domains: "
-                              f"{', '.join(used)}); nothing to generate")  # fmt: skip
+            raise PonderError(
+                f"--domain: no grid block trains on {d!r} (grid domains: "
+                f"{', '.join(used)}); nothing to generate"
+            )
     if not domains:
         raise PonderError(f"{cfg.name}: the study declares no domains")
     return domains

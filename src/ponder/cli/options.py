@@ -60,7 +60,13 @@ def _non_finite(value: Any, path: str = "") -> str | None:
     """The dotted path of the first NaN or infinity in a JSON-like value, if any."""
     if isinstance(value, float) and not math.isfinite(value):
         return path or "(top level)"
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()  # fmt: skip
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list | tuple)
+        else ()
+    )
     for k, v in items:
         if (found := _non_finite(v, f"{path}.{k}" if path else str(k))) is not None:
             return found
@@ -72,5 +78,7 @@ def echo_json(record: Any) -> None:
     naming the field (an input out of range got past its check), never printed."""
     bad = _non_finite(record)
     if bad is not None:
-        raise PonderError(f"--json: result field {bad} is not a finite number (an input is out of range)")  # fmt: skip
+        raise PonderError(
+            f"--json: result field {bad} is not a finite number (an input is out of range)"
+        )
     typer.echo(json.dumps(record, allow_nan=False))

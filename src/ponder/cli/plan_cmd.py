@@ -39,7 +39,7 @@ console = Console(highlight=False)
 
 def _load(study: str, set_: list[str] | None, cluster: str | None):
     from ponder.config import load_study
-    from ponder.pipeline.plan import load_cluster
+    from ponder.pipeline.cluster import load_cluster
 
     return load_study(study, set_ or []), load_cluster(cluster)
 
@@ -78,7 +78,7 @@ def plan_cmd(
     plan_dir = _plan_dir(slurm) if slurm else None
     steps = plan(cfg, cl)
     if plan_dir:
-        from ponder.pipeline.plan import template_text
+        from ponder.pipeline.cluster import template_text
         from ponder.pipeline.slurm import render_slurm
 
         text = (
@@ -105,8 +105,9 @@ def plan_cmd(
         groups.setdefault((s.stage, s.kind, r.gpus, r.nodes, r.server), []).append(s)
     for (stage, kind, gpus, nodes, server), group in groups.items():
         mem = max(s.resources.gpu_mem_gb for s in group)
-        table.add_row(stage, kind, str(len(group)), str(gpus), str(nodes), f"{mem:.0f}",
-                      server or "")  # fmt: skip
+        table.add_row(
+            stage, kind, str(len(group)), str(gpus), str(nodes), f"{mem:.0f}", server or ""
+        )
     console.print(table)
 
 
@@ -147,8 +148,17 @@ def step_cmd(
         record = False  # the launched rank 0 writes the completion record
     for sid in step_ids:
         t0 = time.time()
-        status = run_steps(cfg, rd, [sid], cl, wait=wait, lock=not no_lock,
-                           stale_after_s=stale_after, execute=execute, record=record)[0]  # fmt: skip
+        status = run_steps(
+            cfg,
+            rd,
+            [sid],
+            cl,
+            wait=wait,
+            lock=not no_lock,
+            stale_after_s=stale_after,
+            execute=execute,
+            record=record,
+        )[0]
         if launcher and status == "ran":
             _check_launched(cfg, rd, cl, sid)
         console.print(f"step {sid}: {status} ({time.time() - t0:.1f} s)")
@@ -217,19 +227,35 @@ def estimate_cmd(
     if as_json:
         echo_json(result)
         return
+    _print_estimate(cfg.name, result)
+
+
+def _print_estimate(name: str, result: dict) -> None:
     a = result["assumptions"]
-    table = Table(title=f"estimate for study {cfg.name} ({a['gpu']}, method {a['method']})")
+    table = Table(title=f"estimate for study {name} ({a['gpu']}, method {a['method']})")
     for col in ("stage", "steps", "FLOPs", "MFU", "GPU-hours"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for r in result["stages"]:
-        table.add_row(r["stage"], str(r["steps"]), f"{r['flops']:.3e}", f"{r['mfu']:.1%}",
-                      f"{r['gpu_hours']:,.0f}")  # fmt: skip
-    table.add_row("[bold]total[/bold]", "", f"{result['flops']:.3e}", "",
-                  f"[bold]{result['gpu_hours']:,.0f}[/bold]")  # fmt: skip
+        table.add_row(
+            r["stage"],
+            str(r["steps"]),
+            f"{r['flops']:.3e}",
+            f"{r['mfu']:.1%}",
+            f"{r['gpu_hours']:,.0f}",
+        )
+    table.add_row(
+        "[bold]total[/bold]",
+        "",
+        f"{result['flops']:.3e}",
+        "",
+        f"[bold]{result['gpu_hours']:,.0f}[/bold]",
+    )
     console.print(table)
     for dom, s in result["lengths"].items():
-        console.print(f"{dom}: {s['n']:,.0f} prompts; mean tokens prompt {s['prompt']:.0f}, "
-                      f"IFT {s['ift']:.0f}, reasoning {s['reasoning']:.0f} ({s['source']})")  # fmt: skip
+        console.print(
+            f"{dom}: {s['n']:,.0f} prompts; mean tokens prompt {s['prompt']:.0f}, "
+            f"IFT {s['ift']:.0f}, reasoning {s['reasoning']:.0f} ({s['source']})"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -19,7 +19,7 @@ def validate(study: StudyArg = None, set_: SetOpt = None) -> None:
     their data, sources, students) and print its expanded grid (students × domains × ratios ×
     schedules × seeds × benchmarks)."""
     from ponder.config import load_study
-    from ponder.pipeline.steps import expand, grid_rows
+    from ponder.pipeline.expand import expand, grid_rows
     from ponder.pipeline.validate import validate_study
 
     cfg = load_study(study, set_ or [])
@@ -41,8 +41,12 @@ def validate(study: StudyArg = None, set_: SetOpt = None) -> None:
     )
 
 
-def run(study: StudyArg = None, out: OutOpt = None, set_: SetOpt = None,
-        rerun_outdated: RerunOpt = False) -> None:  # fmt: skip
+def run(
+    study: StudyArg = None,
+    out: OutOpt = None,
+    set_: SetOpt = None,
+    rerun_outdated: RerunOpt = False,
+) -> None:
     """Run a whole study (default: the built-in tiny study); finished steps are skipped."""
     t0 = time.time()
     _, rd = run_stage(None, study, out, set_, rerun_outdated=rerun_outdated)

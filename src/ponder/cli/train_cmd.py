@@ -13,14 +13,22 @@ import typer
 from ponder.cli.options import OutOpt, RerunOpt, SetOpt, StudyArg, run_stage
 
 
-def mix_cmd(study: StudyArg = None, out: OutOpt = None, set_: SetOpt = None,
-            rerun_outdated: RerunOpt = False) -> None:  # fmt: skip
+def mix_cmd(
+    study: StudyArg = None,
+    out: OutOpt = None,
+    set_: SetOpt = None,
+    rerun_outdated: RerunOpt = False,
+) -> None:
     """Build the reasoning-ratio mixes (nested X_ρ, sequential | mixed, bi-phasic phases)."""
     run_stage("mix", study, out, set_, rerun_outdated=rerun_outdated)
 
 
-def train_cmd(study: StudyArg = None, out: OutOpt = None, set_: SetOpt = None,
-              rerun_outdated: RerunOpt = False) -> None:  # fmt: skip
+def train_cmd(
+    study: StudyArg = None,
+    out: OutOpt = None,
+    set_: SetOpt = None,
+    rerun_outdated: RerunOpt = False,
+) -> None:
     """Train the grid's students on their mixes (token batches, WSD, answer-only loss)."""
     run_stage("train", study, out, set_, rerun_outdated=rerun_outdated)
 

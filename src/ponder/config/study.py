@@ -8,21 +8,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ponder.config.stages import (
-    SEED_MAX,
-    DomainConfig,
-    EvalConfig,
-    JudgeConfig,
-    MixConfig,
-    Name,
-    ReportConfig,
-    Seed,
-    Strict,
-    StudentConfig,
-    TeacherConfig,
-    TrainConfig,
-    WorldConfig,
-)
+from ponder.config.base import SEED_MAX, Name, Seed, Strict
+from ponder.config.evaluation import EvalConfig, JudgeConfig, ReportConfig
+from ponder.config.generation import DomainConfig, TeacherConfig, WorldConfig
+from ponder.config.training import MixConfig, StudentConfig, TrainConfig
 
 # ---------------------------------------------------------------- the grid
 Schedule = Literal["sequential", "mixed"]
@@ -70,7 +59,7 @@ class StudyConfig(Strict):
     out_dir: str = Field("runs", min_length=1)
     world: WorldConfig = Field(default_factory=WorldConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
-    domains: dict[Name, DomainConfig] = Field(default_factory=dict)  # fmt: skip
+    domains: dict[Name, DomainConfig] = Field(default_factory=dict)
     students: list[StudentConfig] = Field(min_length=1)
     grid: list[GridBlock] = Field(min_length=1)
     mix: MixConfig = Field(default_factory=MixConfig)

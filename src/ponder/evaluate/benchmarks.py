@@ -22,7 +22,7 @@ from ponder.evaluate import fewshot as fs
 from ponder.evaluate.extract import LETTERS
 from ponder.evaluate.hubdata import load_part
 from ponder.evaluate.readers import READERS, Record
-from ponder.evaluate.spec import (  # noqa: F401  # fmt: skip
+from ponder.evaluate.spec import (  # noqa: F401
     TINY_FAMILIES,
     BenchmarkSpec,
     Part,
@@ -98,7 +98,9 @@ def _items(spec: BenchmarkSpec, part: Part, chunks: list, test: bool = True) -> 
     few-shot candidate (SciBench's thermo worked examples hold one twice) is kept once."""
     read = READERS[part.reader or spec.reader]
     instruction = instructions()[spec.instruction]
-    records: list[Record] = [r for src, rows in chunks for i, row in enumerate(rows) for r in read(row, i, src)]  # fmt: skip
+    records: list[Record] = [
+        r for src, rows in chunks for i, row in enumerate(rows) for r in read(row, i, src)
+    ]
     items = []
     for r in records:
         body = r.question
@@ -108,12 +110,18 @@ def _items(spec: BenchmarkSpec, part: Part, chunks: list, test: bool = True) -> 
                 body = body.replace("{" + k + "}", str(v))
         meta = dict(r.meta) | ({"answers": r.golds} if len(r.golds) > 1 else {})
         opts = tuple(r.options)
-        items.append(BenchItem(r.id, r.question, format_prompt(instruction, body, opts), r.golds[0], opts, meta))  # fmt: skip
+        items.append(
+            BenchItem(
+                r.id, r.question, format_prompt(instruction, body, opts), r.golds[0], opts, meta
+            )
+        )
     seen: set[str] = set()
     out = []
     for it in items:
         if it.id in seen and test:
-            raise PonderError(f"{spec.name}: item id {it.id!r} occurs twice in {chunks[0][0].label}")  # fmt: skip
+            raise PonderError(
+                f"{spec.name}: item id {it.id!r} occurs twice in {chunks[0][0].label}"
+            )
         if it.id not in seen:
             out.append(it)
         seen.add(it.id)
@@ -137,10 +145,13 @@ def load_benchmark(
     if name.startswith("tiny-"):
         return _load_tiny(name, limit, seed)
     spec = load_spec(name)
-    data_dir = Path(data_dir) if data_dir not in (None, "hub") else (data_dir or default_data_dir())  # fmt: skip
+    data_dir = Path(data_dir) if data_dir not in (None, "hub") else (data_dir or default_data_dir())
     items = _items(spec, spec.test, load_part(spec, spec.test, data_dir, "test", hub_root))
     if spec.expected_items and len(items) != spec.expected_items:
-        warnings.warn(f"{name}: {len(items)} items, the definition expects {spec.expected_items}", stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"{name}: {len(items)} items, the definition expects {spec.expected_items}",
+            stacklevel=2,
+        )
     test_questions = {it.question.strip() for it in items}
 
     def shots() -> list[fs.Shot]:
@@ -149,8 +160,10 @@ def load_benchmark(
         chunks = load_part(spec, spec.fewshot, data_dir, "few-shot", hub_root)
         pool = _items(spec, spec.fewshot, chunks, test=False)
         demo = bool(spec.fewshot.builtin)
-        return [fs.Shot(it.prompt, fs.solved(it.gold, demo))
-                for it in fs.choose(pool, 8, seed, test_questions)]  # fmt: skip
+        return [
+            fs.Shot(it.prompt, fs.solved(it.gold, demo))
+            for it in fs.choose(pool, 8, seed, test_questions)
+        ]
 
     return Benchmark(spec, _subsample(items, limit, seed), functools.cache(shots))
 
@@ -168,12 +181,24 @@ class _TinySpec:
 def _load_tiny(name: str, limit: int | None, seed: int) -> Benchmark:
     family = name.removeprefix("tiny-")
     if family not in TINY_FAMILIES:
-        raise PonderError(f"--benchmark: unknown tiny family {name!r}; known: tiny-{', tiny-'.join(TINY_FAMILIES)}")  # fmt: skip
+        raise PonderError(
+            f"--benchmark: unknown tiny family {name!r}; "
+            f"known: tiny-{', tiny-'.join(TINY_FAMILIES)}"
+        )
     from ponder.tiny import world
 
     def as_items(rows) -> list[BenchItem]:
-        return [BenchItem(str(d["id"]), d["question"], d["prompt"], str(d["gold"]),
-                          tuple(d.get("options") or ()), {}) for d in rows]  # fmt: skip
+        return [
+            BenchItem(
+                str(d["id"]),
+                d["question"],
+                d["prompt"],
+                str(d["gold"]),
+                tuple(d.get("options") or ()),
+                {},
+            )
+            for d in rows
+        ]
 
     items = as_items(world.test_items(family, limit or TINY_DEFAULT_N, seed))
     kind, fmt = family.split("-")
@@ -181,7 +206,11 @@ def _load_tiny(name: str, limit: int | None, seed: int) -> Benchmark:
 
     def shots() -> list[fs.Shot]:  # another seed's items, minus any shared with the test set
         seen = {it.question for it in items}
-        pool = [it for it in as_items(world.test_items(family, 16, seed + 1_000_003)) if it.question not in seen]  # fmt: skip
+        pool = [
+            it
+            for it in as_items(world.test_items(family, 16, seed + 1_000_003))
+            if it.question not in seen
+        ]
         return [fs.Shot(it.prompt, fs.solved(it.gold, False)) for it in pool]
 
     return Benchmark(spec, items, functools.cache(shots))
@@ -200,7 +229,9 @@ def find_item(bench: Benchmark, row: dict, line: int, source: str) -> BenchItem:
         if not hits:
             raise PonderError(f"{source}:{line}: prompt matches no {bench.name} question")
         if len(hits) > 1:
-            raise PonderError(f"{source}:{line}: prompt matches {len(hits)} {bench.name} items; give `id`")  # fmt: skip
+            raise PonderError(
+                f"{source}:{line}: prompt matches {len(hits)} {bench.name} items; give `id`"
+            )
         return hits[0]
     raise PonderError(f"{source}:{line}: row needs `id` or `prompt` beside `response`")
 

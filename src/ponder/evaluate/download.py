@@ -24,7 +24,9 @@ FEWSHOT_K = 3  # §2.3: base models are evaluated three-shot
 
 def downloadable() -> list[str]:
     """Benchmarks with hub sources (all but those whose definition names only local files)."""
-    return [n for n in list_benchmarks() if not n.startswith("tiny-") and load_spec(n).hub_sources()]  # fmt: skip
+    return [
+        n for n in list_benchmarks() if not n.startswith("tiny-") and load_spec(n).hub_sources()
+    ]
 
 
 def _check(name: str, staging: Path, check_counts: bool) -> dict:
@@ -36,7 +38,10 @@ def _check(name: str, staging: Path, check_counts: bool) -> dict:
         bench = load_benchmark(name, staging)
     n = len(bench.items())
     if check_counts and spec.expected_items and n != spec.expected_items:
-        raise PonderError(f"{name}: the hub copy gives {n} items, the definition expects {spec.expected_items}; nothing was written (pass --no-count-check for a partial mirror)")  # fmt: skip
+        raise PonderError(
+            f"{name}: the hub copy gives {n} items, the definition expects {spec.expected_items}; "
+            "nothing was written (pass --no-count-check for a partial mirror)"
+        )
     shots = len(bench.fewshot(FEWSHOT_K)) if spec.fewshot else 0
     return {"benchmark": name, "items": n, "expected": spec.expected_items, "fewshot": shots}
 
@@ -53,7 +58,9 @@ def download(
     for n in names:
         spec = load_spec(n)  # unknown names fail before anything is fetched
         if not spec.hub_sources():
-            raise PonderError(f"{n}: nothing to download: {spec.note or 'the definition names no hub dataset'}")  # fmt: skip
+            raise PonderError(
+                f"{n}: nothing to download: {spec.note or 'the definition names no hub dataset'}"
+            )
     data_dir = Path(data_dir)
     staging = data_dir / f".staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)

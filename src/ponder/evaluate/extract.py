@@ -107,7 +107,11 @@ def extract_answer(text: str) -> Extraction:
 _WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|texttt|textit|mbox)\s*\{([^{}]*)\}")
 _LETTER_ALONE = re.compile(r"^\(?\s*([A-Ja-j])\s*\)?[.:)]?$")
 _LETTER_LEAD = re.compile(r"^(?:option|choice|answer)?\s*[:\-]?\s*\(?([A-J])\s*[).:\]]\s*(.+)$")
-_LETTER_WORD = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:option|choice|answer)(?:\s+is)?\s*[:\-]?\s*\(?([A-J])\)?[.:)]?$", re.IGNORECASE)  # fmt: skip
+_LETTER_WORD = re.compile(
+    r"^(?:the\s+)?(?:correct\s+)?(?:option|choice|answer)(?:\s+is)?"
+    r"\s*[:\-]?\s*\(?([A-J])\)?[.:)]?$",
+    re.IGNORECASE,
+)
 
 
 def _clean(s: str) -> str:

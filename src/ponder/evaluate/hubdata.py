@@ -36,7 +36,9 @@ def fetch(src: HubSource, hub_root: Path | None = None, benchmark: str = ""):
 
     where = str(Path(hub_root) / src.id) if hub_root else src.id
     if hub_root and not Path(where).is_dir():
-        raise PonderError(f"{benchmark}: no copy of {src.id} in {hub_root} (expected folder {where})")  # fmt: skip
+        raise PonderError(
+            f"{benchmark}: no copy of {src.id} in {hub_root} (expected folder {where})"
+        )
     datasets.disable_progress_bars()
     # Listed files are loaded one by one and concatenated: SciBench's files do not all have the
     # same columns (class.json carries `solution`), which one JSON builder call rejects.
@@ -48,17 +50,26 @@ def fetch(src: HubSource, hub_root: Path | None = None, benchmark: str = ""):
     scratch = tempfile.TemporaryDirectory() if hub_root else None
     try:
         tables = [
-            datasets.load_dataset(where, src.config, split=src.split, data_files=g,
-                                  cache_dir=scratch.name if scratch else None)
-            .with_format("arrow")[:]
+            datasets.load_dataset(
+                where,
+                src.config,
+                split=src.split,
+                data_files=g,
+                cache_dir=scratch.name if scratch else None,
+            ).with_format("arrow")[:]
             for g in groups
-        ]  # fmt: skip
+        ]
     except Exception as e:  # datasets raises many types (offline, gated, missing split): one line
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         hint = ""
         if not hub_root:
-            hint = "; offline or gated? run `ponder data download` where the hub is reachable, or pass --from DIR with a copy"  # fmt: skip
-        raise PonderError(f"{benchmark}: cannot load {src.label} from {where} ({first[:200]}){hint}") from None  # fmt: skip
+            hint = (
+                "; offline or gated? run `ponder data download` where the hub is reachable, "
+                "or pass --from DIR with a copy"
+            )
+        raise PonderError(
+            f"{benchmark}: cannot load {src.label} from {where} ({first[:200]}){hint}"
+        ) from None
     finally:
         if scratch is not None:
             tables = [t.combine_chunks() for t in tables] if "tables" in locals() else []

@@ -60,7 +60,8 @@ _YES_NO = re.compile(r"^(?:\\text\{)?\s*(yes|no)\s*\}?\W*$", re.IGNORECASE)
 
 
 def parse_verdict(reply: str) -> bool | None:
-    """True for `\\boxed{yes}`, False for `\\boxed{no}` (the last box after any thinking), else None."""
+    """True for `\\boxed{yes}`, False for `\\boxed{no}` (the last box after any thinking), else
+    None."""
     boxed = last_boxed(strip_think(reply or ""))
     if boxed is None:
         return None
@@ -118,16 +119,22 @@ class JudgePanel:
         self.names = _unique_names([getattr(j, "name", f"judge{i}") for i, j in enumerate(judges)])
         self.tail_chars, self.retries, self.tie = tail_chars, retries, tie
         self.temperature, self.top_p, self.max_tokens, self.seed = (
-            temperature, top_p, max_tokens, seed,
-        )  # fmt: skip
+            temperature,
+            top_p,
+            max_tokens,
+            seed,
+        )
 
     def _request(self, x: JudgeInput, attempt: int) -> GenRequest:
         prompt = render(x.kind, x.question, x.answer, x.truth, self.tail_chars)
         return GenRequest(
-            messages=[{"role": "user", "content": prompt}], temperature=self.temperature,
-            top_p=self.top_p, max_tokens=self.max_tokens, seed=self.seed + attempt,
+            messages=[{"role": "user", "content": prompt}],
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            seed=self.seed + attempt,
             id=f"{x.id}#{attempt}",
-        )  # fmt: skip
+        )
 
     def judge(self, inputs: Sequence[JudgeInput]) -> list[PanelVerdict]:
         """One verdict per input; each judge gets the whole batch at once, then the retries."""
@@ -183,8 +190,13 @@ def judge_step(cfg, benchmark: str, evals_path, out) -> dict:
     bench = load_study_benchmark(cfg, benchmark)
     items = {it.id: it for it in bench.items()}
     lms = [make_judge(j) for j in cfg.judge.judges]
-    panel = JudgePanel(lms, tail_chars=cfg.judge.tail_chars, retries=cfg.judge.max_retries,
-                       temperature=cfg.judge.temperature, top_p=cfg.judge.top_p)  # fmt: skip
+    panel = JudgePanel(
+        lms,
+        tail_chars=cfg.judge.tail_chars,
+        retries=cfg.judge.max_retries,
+        temperature=cfg.judge.temperature,
+        top_p=cfg.judge.top_p,
+    )
     inputs = []
     for row in evals.itertuples():
         it = items[row.id]
@@ -194,9 +206,15 @@ def judge_step(cfg, benchmark: str, evals_path, out) -> dict:
         inputs.append(JudgeInput(row.id, it.question, row.response, truth, bench.judge_prompt))
     verdicts = panel.judge(inputs)
     word = {True: "yes", False: "no", None: "abstain"}
-    rows = [{"id": v.id, **{f"judge:{n}": word[x] for n, x in v.verdicts.items()},
-             "judge_raw": json.dumps(v.raw), "judge_correct": bool(v.correct)}
-            for v in verdicts]  # fmt: skip
+    rows = [
+        {
+            "id": v.id,
+            **{f"judge:{n}": word[x] for n, x in v.verdicts.items()},
+            "judge_raw": json.dumps(v.raw),
+            "judge_correct": bool(v.correct),
+        }
+        for v in verdicts
+    ]
     atomic_write_parquet(out, pd.DataFrame(rows))
     return {
         "n": len(rows),

@@ -48,8 +48,14 @@ def mmlu_csv(path: Path) -> list[dict]:
         for n, r in enumerate(csv.reader(f)):
             if len(r) != 6 or r[5].strip() not in LETTERS[:4]:
                 raise PonderError(f"{path}:{n + 1}: expected question, A, B, C, D, answer letter")
-            rows.append({"question": r[0], "subject": subject, "choices": r[1:5],
-                         "answer": LETTERS.index(r[5].strip())})  # fmt: skip
+            rows.append(
+                {
+                    "question": r[0],
+                    "subject": subject,
+                    "choices": r[1:5],
+                    "answer": LETTERS.index(r[5].strip()),
+                }
+            )
     return rows
 
 
@@ -62,8 +68,14 @@ def obqa_tsv(path: Path) -> list[dict]:
         labels, texts = parts[1::2], [t.strip() for t in parts[2::2]]
         if not labels:
             raise PonderError(f"{path}:{n + 2}: column 'Choices' has no '(A) ...' options")
-        rows.append({"id": r.get("ID"), "question_stem": r.get("Question Stem"),
-                     "choices": {"text": texts, "label": labels}, "answerKey": r.get("Answer Key")})  # fmt: skip
+        rows.append(
+            {
+                "id": r.get("ID"),
+                "question_stem": r.get("Question Stem"),
+                "choices": {"text": texts, "label": labels},
+                "answerKey": r.get("Answer Key"),
+            }
+        )
     return rows
 
 
@@ -75,10 +87,18 @@ def squad_official(path: Path) -> list[dict]:
         for p in art["paragraphs"]:
             for qa in p["qas"]:
                 ans = qa.get("answers") or []
-                rows.append({"id": qa["id"], "title": art.get("title", ""), "context": p["context"],
-                             "question": qa["question"],
-                             "answers": {"text": [a["text"] for a in ans],
-                                         "answer_start": [a.get("answer_start", -1) for a in ans]}})  # fmt: skip
+                rows.append(
+                    {
+                        "id": qa["id"],
+                        "title": art.get("title", ""),
+                        "context": p["context"],
+                        "question": qa["question"],
+                        "answers": {
+                            "text": [a["text"] for a in ans],
+                            "answer_start": [a.get("answer_start", -1) for a in ans],
+                        },
+                    }
+                )
     return rows
 
 
@@ -90,13 +110,23 @@ def coqa_official(path: Path) -> list[dict]:
     rows = []
     for s in json.loads(path.read_text(encoding="utf-8"))["data"]:
         qs, ans = s["questions"], s["answers"]
-        extra = [[a.get("input_text", "") for a in alt] for alt in (s.get("additional_answers") or {}).values()]  # fmt: skip
-        rows.append({"source": s.get("source", ""), "story": s["story"],
-                     "questions": [q["input_text"] for q in qs],
-                     "answers": {"input_text": [a["input_text"] for a in ans],
-                                 "answer_start": [a.get("span_start", -1) for a in ans],
-                                 "answer_end": [a.get("span_end", -1) for a in ans]},
-                     "additional_answers": extra})  # fmt: skip
+        extra = [
+            [a.get("input_text", "") for a in alt]
+            for alt in (s.get("additional_answers") or {}).values()
+        ]
+        rows.append(
+            {
+                "source": s.get("source", ""),
+                "story": s["story"],
+                "questions": [q["input_text"] for q in qs],
+                "answers": {
+                    "input_text": [a["input_text"] for a in ans],
+                    "answer_start": [a.get("span_start", -1) for a in ans],
+                    "answer_end": [a.get("span_end", -1) for a in ans],
+                },
+                "additional_answers": extra,
+            }
+        )
     return rows
 
 
@@ -114,8 +144,12 @@ LAYOUTS: dict[str, Callable[[Path], list[dict]]] = {
 def read_local(layout: str, path: Path) -> list[dict]:
     """Rows of one local file, in the hub schema; a malformed file is one error naming it."""
     if layout not in LAYOUTS:
-        raise PonderError(f"benchmark definition: unknown local layout {layout!r} ({', '.join(LAYOUTS)})")  # fmt: skip
+        raise PonderError(
+            f"benchmark definition: unknown local layout {layout!r} ({', '.join(LAYOUTS)})"
+        )
     try:
         return LAYOUTS[layout](path)
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise PonderError(f"{path}: not a {layout} file as released ({type(e).__name__}: {e})") from None  # fmt: skip
+        raise PonderError(
+            f"{path}: not a {layout} file as released ({type(e).__name__}: {e})"
+        ) from None

@@ -54,7 +54,12 @@ def col(row: dict, name: str, i: int, src: Source, kind: type | tuple = str):
         raise _bad(src, i, name, f"is missing (columns: {have}); is this the right dataset?")
     v = row[name]
     if not isinstance(v, kind) or isinstance(v, bool) and kind is not bool:
-        raise _bad(src, i, name, f"should be {getattr(kind, '__name__', kind)}, got {type(v).__name__} {str(v)[:40]!r}")  # fmt: skip
+        raise _bad(
+            src,
+            i,
+            name,
+            f"should be {getattr(kind, '__name__', kind)}, got {type(v).__name__} {str(v)[:40]!r}",
+        )
     if isinstance(v, str) and not v.strip():
         raise _bad(src, i, name, "is empty")
     return v
@@ -106,7 +111,11 @@ def ifeval(row, i, src):  # google/IFEval: key, prompt, instruction_id_list, kwa
         raise _bad(src, i, "kwargs", "should hold one dict per instruction")
     clean = [{k: v for k, v in (kw or {}).items() if v is not None} for kw in kwargs]
     meta = {"instruction_id_list": list(ids), "kwargs": clean}
-    return [Record(str(col(row, "key", i, src, (int, str))), col(row, "prompt", i, src), [""], meta=meta)]  # fmt: skip
+    return [
+        Record(
+            str(col(row, "key", i, src, (int, str))), col(row, "prompt", i, src), [""], meta=meta
+        )
+    ]
 
 
 def aqua(row, i, src):  # deepmind/aqua_rat raw: question, options ["A)5", ...], correct
@@ -129,14 +138,28 @@ def mmlu_pro(
     opts = [str(o) for o in col(row, "options", i, src, list)]
     gold = _letter(col(row, "answer", i, src), len(opts), i, src, "answer")
     if "answer_index" in row and LETTERS[int(row["answer_index"])] != gold:
-        raise _bad(src, i, "answer_index", f"names {LETTERS[int(row['answer_index'])]}, `answer` says {gold}")  # fmt: skip
-    return [Record(str(col(row, "question_id", i, src, (int, str))), col(row, "question", i, src), [gold], opts)]  # fmt: skip
+        raise _bad(
+            src,
+            i,
+            "answer_index",
+            f"names {LETTERS[int(row['answer_index'])]}, `answer` says {gold}",
+        )
+    return [
+        Record(
+            str(col(row, "question_id", i, src, (int, str))),
+            col(row, "question", i, src),
+            [gold],
+            opts,
+        )
+    ]
 
 
 def winogrande(row, i, src):  # allenai/winogrande: sentence, option1, option2, answer "1"|"2"
     ans = str(col(row, "answer", i, src, (str, int))).strip()
     if ans not in ("1", "2"):
-        raise _bad(src, i, "answer", f"should be '1' or '2', got {ans!r} (the test split has no labels)")  # fmt: skip
+        raise _bad(
+            src, i, "answer", f"should be '1' or '2', got {ans!r} (the test split has no labels)"
+        )
     opts = [col(row, "option1", i, src), col(row, "option2", i, src)]
     return [Record(f"{src.tag}-{i}", col(row, "sentence", i, src), [LETTERS[int(ans) - 1]], opts)]
 
@@ -152,7 +175,14 @@ def openbookqa(
     if key not in labels:
         raise _bad(src, i, "answerKey", f"{key!r} is not one of the labels {labels}")
     gold = LETTERS[labels.index(key)]
-    return [Record(col(row, "id", i, src), col(row, "question_stem", i, src), [gold], [str(t) for t in texts])]  # fmt: skip
+    return [
+        Record(
+            col(row, "id", i, src),
+            col(row, "question_stem", i, src),
+            [gold],
+            [str(t) for t in texts],
+        )
+    ]
 
 
 def squad(
@@ -161,9 +191,16 @@ def squad(
     ans = col(row, "answers", i, src, dict)
     golds = ans.get("text")
     if not isinstance(golds, list) or not golds or not all(isinstance(g, str) for g in golds):
-        raise _bad(src, i, "answers", "should be {text: [str, ...], answer_start: [...]} with at least one text")  # fmt: skip
+        raise _bad(
+            src,
+            i,
+            "answers",
+            "should be {text: [str, ...], answer_start: [...]} with at least one text",
+        )
     fields = {"context": col(row, "context", i, src)}
-    return [Record(col(row, "id", i, src), col(row, "question", i, src), list(golds), fields=fields)]  # fmt: skip
+    return [
+        Record(col(row, "id", i, src), col(row, "question", i, src), list(golds), fields=fields)
+    ]
 
 
 def coqa(row, i, src):
@@ -174,7 +211,9 @@ def coqa(row, i, src):
     questions = col(row, "questions", i, src, list)
     answers = col(row, "answers", i, src, dict).get("input_text")
     if not isinstance(answers, list) or len(answers) != len(questions):
-        raise _bad(src, i, "answers", f"input_text should hold one answer per question ({len(questions)})")  # fmt: skip
+        raise _bad(
+            src, i, "answers", f"input_text should hold one answer per question ({len(questions)})"
+        )
     extra = row.get("additional_answers") or []
     out, history = [], ""
     for t, (q, a) in enumerate(zip(questions, answers, strict=True)):
@@ -200,7 +239,14 @@ def legalbench(
     row, i, src
 ):  # nguha/legalbench consumer_contracts_qa: index, contract, question, answer
     fields = {"contract": col(row, "contract", i, src)}
-    return [Record(f"{src.tag}-{i}", col(row, "question", i, src), [col(row, "answer", i, src).strip()], fields=fields)]  # fmt: skip
+    return [
+        Record(
+            f"{src.tag}-{i}",
+            col(row, "question", i, src),
+            [col(row, "answer", i, src).strip()],
+            fields=fields,
+        )
+    ]
 
 
 def code_summary(row, i, src):  # local JSONL: code, summary

@@ -17,7 +17,7 @@ import pandas as pd
 from ponder.config import StudyConfig
 from ponder.evaluate.run import load_study_benchmark
 from ponder.evaluate.stats import accuracy_ci
-from ponder.records import ModelKind, ModelRun, effective_seed, evaluated_models
+from ponder.records import ModelKind, ModelRun, effective_seed, evaluated_models, init_seed
 from ponder.rundir import RunDir
 
 
@@ -44,18 +44,30 @@ def _params(rd: RunDir, cfg: StudyConfig) -> dict[tuple[str, int], float]:
 
 def _describe(cfg: StudyConfig, rd: RunDir, target, runs, params) -> dict:
     """The config columns of one evaluated model."""
-    from ponder.pipeline.steps import init_seed
-
     if target.kind is ModelKind.STUDENT:
         r = target.run
         seed = init_seed(cfg, r.student, r.seed)
-        return {"student": r.student, "params": params.get((r.student, seed), math.nan),
-                "domain": r.domains, "ratio": r.ratio, "schedule": r.schedule, "arm": r.arm,
-                "seed": effective_seed(cfg, r.seed), "train_flops": _train_flops(rd, r, runs)}  # fmt: skip
+        return {
+            "student": r.student,
+            "params": params.get((r.student, seed), math.nan),
+            "domain": r.domains,
+            "ratio": r.ratio,
+            "schedule": r.schedule,
+            "arm": r.arm,
+            "seed": effective_seed(cfg, r.seed),
+            "train_flops": _train_flops(rd, r, runs),
+        }
     student = target.student if target.kind is ModelKind.BASE else cfg.teacher.model
-    return {"student": student, "params": params.get((target.student, target.seed), math.nan),
-            "domain": "", "ratio": math.nan, "schedule": "", "arm": "",
-            "seed": effective_seed(cfg, target.seed), "train_flops": math.nan}  # fmt: skip
+    return {
+        "student": student,
+        "params": params.get((target.student, target.seed), math.nan),
+        "domain": "",
+        "ratio": math.nan,
+        "schedule": "",
+        "arm": "",
+        "seed": effective_seed(cfg, target.seed),
+        "train_flops": math.nan,
+    }
 
 
 def _ci(verdicts) -> tuple[float, float]:
@@ -71,13 +83,18 @@ def _scores(df: pd.DataFrame, judged) -> dict:
     jlo, jhi = _ci(verdicts)
     tokens = df["tokens"]
     return {
-        "accuracy": float(correct.mean()) if len(df) else math.nan, "n": len(df),
-        "mean_tokens": float(tokens.mean()), "infer_flops": float(df["infer_flops"].sum()),
-        "judge_accuracy": judge, "ci_low": lo, "ci_high": hi, "judge_ci_low": jlo,
+        "accuracy": float(correct.mean()) if len(df) else math.nan,
+        "n": len(df),
+        "mean_tokens": float(tokens.mean()),
+        "infer_flops": float(df["infer_flops"].sum()),
+        "judge_accuracy": judge,
+        "ci_low": lo,
+        "ci_high": hi,
+        "judge_ci_low": jlo,
         "judge_ci_high": jhi,
         "mean_tokens_correct": float(tokens[correct].mean()) if correct.any() else math.nan,
         "mean_tokens_incorrect": float(tokens[~correct].mean()) if (~correct).any() else math.nan,
-    }  # fmt: skip
+    }
 
 
 def _chance(bench) -> float:
@@ -99,9 +116,17 @@ def collect_results(cfg: StudyConfig, rd: RunDir) -> pd.DataFrame:
             path = rd.eval(t.model, name)
             if not path.exists():
                 continue
-            rows.append({"model": t.model, "kind": str(t.kind), "benchmark": name,
-                         "family": bench.family, "format": bench.format, "suite": bench.suite,
-                         "chance": chance[name],
-                         **_describe(cfg, rd, t, runs, params),
-                         **_scores(pd.read_parquet(path), rd.judgement(t.model, name))})  # fmt: skip
+            rows.append(
+                {
+                    "model": t.model,
+                    "kind": str(t.kind),
+                    "benchmark": name,
+                    "family": bench.family,
+                    "format": bench.format,
+                    "suite": bench.suite,
+                    "chance": chance[name],
+                    **_describe(cfg, rd, t, runs, params),
+                    **_scores(pd.read_parquet(path), rd.judgement(t.model, name)),
+                }
+            )
     return pd.DataFrame(rows)

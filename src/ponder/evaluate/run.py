@@ -5,10 +5,10 @@ sampling at τ = 1.0, p = 1.0 (config). A base model's request carries the few-s
 `extra["raw_prompt"]` (the same text in every backend, evaluate/fewshot.py) and stops before a
 next "Question:"; a student's request stops at its chat template's end-of-turn token, which its
 training put after every answer (`GenRequest.stop`, honoured by every backend).
-Answers are generated in batches through the shared LM interface (KV-cached `generate`), scored by each benchmark's rule scorer, and every item carries its
-inference FLOPs (Appendix C, Eq. 6) from its prompt and generated token counts.
-`evals/<model>/<benchmark>.parquet` holds one row per item; `results.parquet` one row per
-(model, benchmark).
+Answers are generated in batches through the shared LM interface (KV-cached `generate`), scored by
+each benchmark's rule scorer, and every item carries its inference FLOPs (Appendix C, Eq. 6) from
+its prompt and generated token counts. `evals/<model>/<benchmark>.parquet` holds one row per item;
+`results.parquet` one row per (model, benchmark).
 """
 
 from __future__ import annotations
@@ -98,13 +98,19 @@ def build_requests(
         extra = {"raw_prompt": fs.render(shots, it.prompt)} if base else {}
         if stop_ids and cfg.eval.backend == "openai":
             extra["extra_body"] = {"stop_token_ids": list(stop_ids)}
-        out.append(GenRequest(
-            messages=[{"role": "user", "content": it.prompt}],
-            thinking=True if target.kind is ModelKind.TEACHER else None,
-            temperature=cfg.eval.temperature, top_p=cfg.eval.top_p,
-            max_tokens=cfg.eval.max_new_tokens, seed=cfg.eval.seed, id=it.id,
-            stop=fs.STOP if base else stop, extra=extra,
-        ))  # fmt: skip
+        out.append(
+            GenRequest(
+                messages=[{"role": "user", "content": it.prompt}],
+                thinking=True if target.kind is ModelKind.TEACHER else None,
+                temperature=cfg.eval.temperature,
+                top_p=cfg.eval.top_p,
+                max_tokens=cfg.eval.max_new_tokens,
+                seed=cfg.eval.seed,
+                id=it.id,
+                stop=fs.STOP if base else stop,
+                extra=extra,
+            )
+        )
     return out
 
 
@@ -121,11 +127,18 @@ def evaluate_step(
     rows = []
     for it, res in zip(items, outs, strict=True):
         score = bench.score(it, res.text)
-        rows.append({
-            "id": it.id, "prompt": it.prompt, "gold": it.gold, "response": res.text,
-            "tokens": res.completion_tokens, "prompt_tokens": res.prompt_tokens,
-            "finish": res.finish_reason, **{k: _cell(v) for k, v in score.items()},
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": it.id,
+                "prompt": it.prompt,
+                "gold": it.gold,
+                "response": res.text,
+                "tokens": res.completion_tokens,
+                "prompt_tokens": res.prompt_tokens,
+                "finish": res.finish_reason,
+                **{k: _cell(v) for k, v in score.items()},
+            }
+        )
     df = pd.DataFrame(rows)
     df["correct"] = df["correct"].astype(bool)
     dims = _dims(path)

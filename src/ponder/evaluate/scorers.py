@@ -1,7 +1,7 @@
 """Rule scorers: math-verify for open-ended math, letter match for MC, SQuAD/CoQA EM and F1.
 
-Each scorer takes the already-extracted answer (see `ponder.evaluate.extract`) and the gold, and returns a
-verdict the way the reference implementation would:
+Each scorer takes the already-extracted answer (see `ponder.evaluate.extract`) and the gold, and
+returns a verdict the way the reference implementation would:
 - math OE: `math_verify.verify(gold, pred)` with the GOLD FIRST (its comparison is asymmetric:
   the gold decides e.g. whether an interval or a set is meant), on `\\boxed{…}`-wrapped strings;
   a numeric gold also accepts the same number followed by plain unit words ("18 dollars"), which
@@ -232,13 +232,18 @@ def score_ifeval(item, response: str) -> dict:
     """Google's IFEval checkers on the answer after the thinking block (no box to extract)."""
     from ponder.evaluate import ifeval
 
-    r = ifeval.check(item.question, item.meta["instruction_id_list"], item.meta["kwargs"],
-                     strip_think(response))  # fmt: skip
+    r = ifeval.check(
+        item.question, item.meta["instruction_id_list"], item.meta["kwargs"], strip_think(response)
+    )
     return {
-        "extracted": "", "boxed": False, "correct": r.strict_prompt,
-        "strict_prompt": r.strict_prompt, "loose_prompt": r.loose_prompt,
-        "follow_strict": r.follow_strict, "follow_loose": r.follow_loose,
-    }  # fmt: skip
+        "extracted": "",
+        "boxed": False,
+        "correct": r.strict_prompt,
+        "strict_prompt": r.strict_prompt,
+        "loose_prompt": r.loose_prompt,
+        "follow_strict": r.follow_strict,
+        "follow_loose": r.follow_loose,
+    }
 
 
 SCORERS: dict[str, Callable[..., dict]] = {

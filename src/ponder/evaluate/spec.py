@@ -141,7 +141,9 @@ def load_spec(name: str) -> BenchmarkSpec:
     """The validated definition of a benchmark; a bad file is one error naming it and the field."""
     path = _DEFS / f"{name}.yaml"
     if not path.is_file():
-        raise PonderError(f"--benchmark: unknown benchmark {name!r}; known: {', '.join(list_benchmarks())}")  # fmt: skip
+        raise PonderError(
+            f"--benchmark: unknown benchmark {name!r}; known: {', '.join(list_benchmarks())}"
+        )
     try:
         return BenchmarkSpec.model_validate(yaml.safe_load(path.read_text()))
     except ValidationError as e:

@@ -45,9 +45,13 @@ def accuracy_ci(
     if len(a) < 2 or a.min() == a.max():  # no variation to resample: the interval is the point
         return acc, acc, acc
     res = stats.bootstrap(
-        (a,), np.mean, confidence_level=level, n_resamples=n_resamples,
-        method="percentile", random_state=np.random.default_rng(seed),
-    )  # fmt: skip
+        (a,),
+        np.mean,
+        confidence_level=level,
+        n_resamples=n_resamples,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
     ci = res.confidence_interval
     return acc, 100.0 * ci.low, 100.0 * ci.high
 
@@ -63,9 +67,14 @@ def paired_diff_ci(
     if len(x) < 2 or np.all(x - y == (x - y)[0]):
         return diff, diff, diff
     res = stats.bootstrap(
-        (x, y), lambda u, v: np.mean(u) - np.mean(v), paired=True, confidence_level=level,
-        n_resamples=n_resamples, method="percentile", random_state=np.random.default_rng(seed),
-    )  # fmt: skip
+        (x, y),
+        lambda u, v: np.mean(u) - np.mean(v),
+        paired=True,
+        confidence_level=level,
+        n_resamples=n_resamples,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
     ci = res.confidence_interval
     return diff, 100.0 * ci.low, 100.0 * ci.high
 
@@ -87,10 +96,16 @@ def contrast_ci(
         return point, point, point
     fixed = point - sum(x.mean() for x in varied)
     res = stats.bootstrap(
-        tuple(varied), lambda *s, axis: sum(np.mean(x, axis=axis) for x in s),
-        paired=False, vectorized=True, confidence_level=level, n_resamples=n_resamples,
-        method="percentile", random_state=np.random.default_rng(seed), batch=250,
-    )  # fmt: skip
+        tuple(varied),
+        lambda *s, axis: sum(np.mean(x, axis=axis) for x in s),
+        paired=False,
+        vectorized=True,
+        confidence_level=level,
+        n_resamples=n_resamples,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+        batch=250,
+    )
     ci = res.confidence_interval
     return point, float(ci.low + fixed), float(ci.high + fixed)
 
@@ -185,9 +200,13 @@ def disagreement_table(
     ex: dict[str, list[dict]] = {"rule_only": [], "judge_only": []}
     for i, (r, j) in enumerate(zip(rule, judge, strict=True)):
         r, j = bool(r), bool(j)
-        key = "both_correct" if r and j else "both_wrong" if not (r or j) else (
-            "rule_only" if r else "judge_only"
-        )  # fmt: skip
+        key = (
+            "both_correct"
+            if r and j
+            else "both_wrong"
+            if not (r or j)
+            else ("rule_only" if r else "judge_only")
+        )
         cells[key] += 1
         if key in ex and len(ex[key]) < examples:
             row = {"id": ids[i]}
@@ -197,5 +216,8 @@ def disagreement_table(
                 row["gold"] = golds[i]
             ex[key].append(row)
     n = max(len(rule), 1)
-    return {**cells, "agreement": 100.0 * (cells["both_correct"] + cells["both_wrong"]) / n,
-            "examples": ex}  # fmt: skip
+    return {
+        **cells,
+        "agreement": 100.0 * (cells["both_correct"] + cells["both_wrong"]) / n,
+        "examples": ex,
+    }

@@ -5,10 +5,10 @@ server: lm/openai_api.py), so one event loop saturates near 1,000 requests/s wha
 can serve. With `teacher.client_processes: P`, worker k of P answers the prompts whose source index
 is k mod P, with max_concurrency / P requests in flight and its own shard series
 (`shard-w<k>-NNNNNN.parquet`); the parent shows progress from shared counters, adds up the
-workers' tallies (answered, rejected, unanswered) and merges the shards as for one process. Resume is per row, as before: every worker skips ids already committed
-by any worker. Workers are forked (they inherit the loaded modules and start in milliseconds)
-before the progress bar starts its thread, and exit when their parent dies, so a killed run never
-leaves writers behind.
+workers' tallies (answered, rejected, unanswered) and merges the shards as for one process. Resume
+is per row, as before: every worker skips ids already committed by any worker. Workers are forked
+(they inherit the loaded modules and start in milliseconds) before the progress bar starts its
+thread, and exit when their parent dies, so a killed run never leaves writers behind.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 Every source yields rows `{"idx", "id", "prompt", "messages", ...}` in a fixed order, one at a time,
 so a million-prompt dataset never sits in Python lists. Local files are streamed with
-`pyarrow.dataset`; hub datasets go through 🤗 `datasets` (Arrow, memory-mapped). `limit` keeps the first rows, or a seeded sample of them when
-`sample_seed` is set. Ids are the `id_column` value or a hash of the prompt text, so they are
-stable across runs and machines (the resume key). An already paired dataset (e.g. the paper's
-released `When-Does-Reasoning-Matter/*-reasoning-ift-pairs`) maps its columns onto ours.
+`pyarrow.dataset`; hub datasets go through 🤗 `datasets` (Arrow, memory-mapped). `limit` keeps the
+first rows, or a seeded sample of them when `sample_seed` is set. Ids are the `id_column` value or a
+hash of the prompt text, so they are stable across runs and machines (the resume key). An already
+paired dataset (e.g. the paper's released `When-Does-Reasoning-Matter/*-reasoning-ift-pairs`) maps
+its columns onto ours.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def load_table(src: PromptSource) -> Table:
     indices = None
     if src.limit is not None and src.limit < n:
         if src.sample_seed is not None:
-            # sorted indices keep the file's order inside the sample (stable shards, readable output)
+            # sorted indices keep the file's order in the sample (stable shards, readable output)
             indices = sorted(random.Random(src.sample_seed).sample(range(n), src.limit))
         else:
             n = src.limit
@@ -123,15 +124,23 @@ def _require(ds, column: str, field: str, src: PromptSource) -> None:
 
 
 # ShareGPT-style turns (Infinity-Instruct's `conversations`: {from: human|gpt, value}) as chat roles
-_SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                   "system": "system"}  # fmt: skip
+_SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+}
 
 
 def _turn(m: dict) -> dict:
     if "role" in m:
         return m
     if "from" in m and "value" in m:
-        return {"role": _SHAREGPT_ROLES.get(str(m["from"]).lower(), str(m["from"])), "content": m["value"]}  # fmt: skip
+        return {
+            "role": _SHAREGPT_ROLES.get(str(m["from"]).lower(), str(m["from"])),
+            "content": m["value"],
+        }
     return m
 
 
@@ -257,7 +266,9 @@ def pair_token_counter(cfg: StudyConfig, src: PromptSource):
     try:
         tok = AutoTokenizer.from_pretrained(name)
     except OSError as e:
-        raise PonderError(f"source.tokenizer: cannot load {name!r} ({str(e).splitlines()[0]})") from None  # fmt: skip
+        raise PonderError(
+            f"source.tokenizer: cannot load {name!r} ({str(e).splitlines()[0]})"
+        ) from None
     return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
 
 

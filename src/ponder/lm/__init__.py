@@ -17,8 +17,18 @@ from typing import Any
 from ponder.errors import PonderError
 from ponder.lm.base import LM, GenRequest, GenResult, join_thinking, split_thinking
 
-__all__ = ["BACKENDS", "LM", "GenRequest", "GenResult", "join_thinking", "make_lm",
-           "make_teacher", "make_evaluated", "make_judge", "split_thinking"]  # fmt: skip
+__all__ = [
+    "BACKENDS",
+    "LM",
+    "GenRequest",
+    "GenResult",
+    "join_thinking",
+    "make_lm",
+    "make_teacher",
+    "make_evaluated",
+    "make_judge",
+    "split_thinking",
+]
 
 
 def _none(_: Any) -> dict:
@@ -53,7 +63,7 @@ BACKENDS: dict[str, Backend] = {
             "tensor_parallel_size": t.tensor_parallel_size,
             "seed": t.reasoning.seed or 0,
         },
-    ),  # fmt: skip
+    ),
     "hf": Backend(
         "hf_local",
         "HFLocalLM",

@@ -52,7 +52,8 @@ _THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
 
 
 def join_thinking(reasoning: str | None, answer: str) -> str:
-    """The normalised text form: `<think>reasoning</think>answer` (answer alone without thinking)."""
+    """The normalised text form: `<think>reasoning</think>answer` (the answer alone without
+    thinking)."""
     if reasoning is None:
         return answer
     return f"<think>{reasoning}</think>{answer}"

@@ -117,7 +117,9 @@ class VLLMOfflineLM:
         if raw:  # base models' few-shot text: exactly that text, no chat template
             params = [make_params(**sampling_kwargs(requests[i])) for i in raw]
             prompts = [requests[i].extra["raw_prompt"] for i in raw]
-            for i, res in zip(raw, llm.generate(prompts, sampling_params=params, use_tqdm=False), strict=True):  # fmt: skip
+            for i, res in zip(
+                raw, llm.generate(prompts, sampling_params=params, use_tqdm=False), strict=True
+            ):
                 out[i] = self._result(requests[i], res)
         calls = build_calls(requests, self.chat_template_kwargs)
         eot = self._end_of_turn_ids(llm) if calls else []

@@ -54,7 +54,7 @@ Stage = Literal["generate", "train", "eval", "judge"]
 STAGES: tuple[str, ...] = get_args(Stage)
 # A share of peak: 0 would divide by zero, above 1 is faster than the hardware.
 MFU = Annotated[float, Field(gt=0, le=1)]
-# Mean tokens: positive, below 2**24 (config.stages.TOKENS_MAX).
+# Mean tokens: positive, below 2**24 (config.base.TOKENS_MAX).
 Length = Annotated[float, Field(gt=0, le=2**24)]
 
 
@@ -172,7 +172,7 @@ def _generate_flops(rows: dict, stats: dict, used: list[str], teacher, m: str) -
 def _train_run_flops(cfg, s: dict, student: str, rho: float, m: str) -> float:
     """One training run on a domain's X_rho: a rho share of prompts with reasoning answers
     (expected sums of l and l^2 over its sequences)."""
-    from ponder.pipeline.plan import student_dims
+    from ponder.pipeline.cluster import student_dims
 
     coef_a, coef_b = flops.forward_coefficients(student_dims(cfg, student), m)
     sum1 = (1 - rho) * s["ift"][0] + rho * s["reasoning"][0]
@@ -196,7 +196,7 @@ def _train_flops(cfg, rows: dict, runs, stats: dict, used: list[str], a: Assumpt
 
 def _eval_flops(cfg, rows: dict, runs, teacher, a: Assumptions) -> None:
     """Eq. (6) per benchmark item for every evaluated model, and for every judge of each."""
-    from ponder.pipeline.plan import student_dims
+    from ponder.pipeline.cluster import student_dims
 
     m = a.method
     evaluated = [(student_dims(cfg, r.student), r.ratio, 1) for r in runs]
@@ -240,10 +240,15 @@ def estimate(cfg, rd: RunDir | None = None, a: Assumptions | None = None) -> dic
         row["gpu_hours"] = _hours(row["flops"], stage, a)
         stages.append(row)
     lengths = {
-        d: {"n": s["n"], "source": s["source"], "prompt": s["prompt"], "ift": s["ift"][2],
-            "reasoning": s["reasoning"][2]}
+        d: {
+            "n": s["n"],
+            "source": s["source"],
+            "prompt": s["prompt"],
+            "ift": s["ift"][2],
+            "reasoning": s["reasoning"][2],
+        }
         for d, s in stats.items()
-    }  # fmt: skip
+    }
     return {
         "study": cfg.name,
         "gpu_hours": sum(r["gpu_hours"] for r in stages),

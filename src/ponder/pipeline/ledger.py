@@ -6,9 +6,10 @@ its timing. A step is done iff its record exists with the step's current hash, i
 exists, and every dependency's current record still carries the token it was built from — so a
 dependency that re-ran (for any reason) makes its dependents stale too. A stage may finish
 *incomplete* (generation with rows that failed): its record is usable by the steps after it in
-this run, but the step is not done, so the next run works on it again (and its dependents follow). Before a step runs, its
-record and whatever an earlier, different run left at its outputs are removed, so no stage
-function can pick up stale output (stage functions never decide "done" by existence).
+this run, but the step is not done, so the next run works on it again (and its dependents follow).
+Before a step runs, its record and whatever an earlier, different run left at its outputs are
+removed, so no stage function can pick up stale output (stage functions never decide "done" by
+existence).
 """
 
 from __future__ import annotations
@@ -76,11 +77,20 @@ def record(rd: RunDir, step: Step, seconds: float, info: dict) -> None:
     """Mark a step finished, after its artifact was written; a stage that reports
     `incomplete` (a count of what is missing) leaves it usable but not done."""
     deps = {d: (read(rd, d) or {}).get("token") for d in step.depends_on}
-    atomic_write_json(rd.step_record(step.id), {
-        "id": step.id, "hash": step.hash, "token": uuid.uuid4().hex, "deps": deps,
-        "complete": not info.get("incomplete"), "code_version": code_version(),
-        "seconds": round(seconds, 3), "finished": time.time(), "info": info,
-    })  # fmt: skip
+    atomic_write_json(
+        rd.step_record(step.id),
+        {
+            "id": step.id,
+            "hash": step.hash,
+            "token": uuid.uuid4().hex,
+            "deps": deps,
+            "complete": not info.get("incomplete"),
+            "code_version": code_version(),
+            "seconds": round(seconds, 3),
+            "finished": time.time(),
+            "info": info,
+        },
+    )
 
 
 def outdated(rd: RunDir, steps: list[Step]) -> list[str]:

@@ -18,8 +18,9 @@ from rich.console import Console
 from ponder.config import StudyConfig, dump_study
 from ponder.errors import PonderError
 from ponder.pipeline import ledger
+from ponder.pipeline.expand import expand
 from ponder.pipeline.stages import Context, execute
-from ponder.pipeline.steps import STAGE_KINDS, Step, StepKind, closure, expand
+from ponder.pipeline.steps import STAGE_KINDS, Step, StepKind, closure
 from ponder.rundir import RunDir, atomic_write_json, atomic_write_text, code_version, config_hash
 
 console = Console(stderr=True, highlight=False)
@@ -70,8 +71,10 @@ def _run_one(ctx: Context, step: Step, me: int, poll_s: float) -> float:
     if me == 0:
         ledger.record(ctx.rd, step, dt, info)
         if info.get("incomplete"):
-            console.print(f"warning: {step.id} is incomplete ({info['incomplete']} missing: "
-                          f"{info.get('why', 'see its record')}); the next run retries them")  # fmt: skip
+            console.print(
+                f"warning: {step.id} is incomplete ({info['incomplete']} missing: "
+                f"{info.get('why', 'see its record')}); the next run retries them"
+            )
     return dt
 
 
@@ -95,8 +98,10 @@ def run_steps(
     wanted = select(ctx.steps, stage, only)
     old = ledger.outdated(rd, [ctx.steps[s] for s in wanted]) if me == 0 else []
     if old and not rerun_outdated:
-        console.print(f"note: {len(old)} finished step(s) were made by another version of ponder "
-                      f"(e.g. {old[0]}); kept. --rerun-outdated redoes them.")  # fmt: skip
+        console.print(
+            f"note: {len(old)} finished step(s) were made by another version of ponder "
+            f"(e.g. {old[0]}); kept. --rerun-outdated redoes them."
+        )
     timings: dict[str, float] = {}
     for sid in wanted:
         step = ctx.steps[sid]
@@ -114,10 +119,17 @@ def write_manifest(cfg: StudyConfig, rd: RunDir, steps: list[Step]) -> None:
     import torch
 
     hardware = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    atomic_write_json(rd.manifest(), {
-        "study": cfg.name, "config_hash": config_hash(cfg.model_dump(mode="json")),
-        "code_version": code_version(),
-        "hardware": f"{hardware}, {platform.machine()}, {torch.get_num_threads()} threads",
-        "host": platform.node(), "stages": ledger.seconds_by_kind(rd, steps),
-        "stage_order": [str(k) for k in StepKind], "steps": len(steps), "updated": time.time(),
-    })  # fmt: skip
+    atomic_write_json(
+        rd.manifest(),
+        {
+            "study": cfg.name,
+            "config_hash": config_hash(cfg.model_dump(mode="json")),
+            "code_version": code_version(),
+            "hardware": f"{hardware}, {platform.machine()}, {torch.get_num_threads()} threads",
+            "host": platform.node(),
+            "stages": ledger.seconds_by_kind(rd, steps),
+            "stage_order": [str(k) for k in StepKind],
+            "steps": len(steps),
+            "updated": time.time(),
+        },
+    )

@@ -15,15 +15,14 @@ from pathlib import Path
 
 from ponder.config import StudyConfig, dump_study
 from ponder.errors import PonderError
-from ponder.pipeline.plan import (
+from ponder.pipeline.cluster import (
     ClusterConfig,
-    PlannedStep,
     Resources,
     serving_gpus,
-    stage_order,
     template_text,
     total_params_b,
 )
+from ponder.pipeline.plan import PlannedStep, stage_order
 from ponder.rundir import RunDir, atomic_write_text
 
 # The template each stage's jobs use (train* stages use "train"; others by resources).
@@ -74,11 +73,15 @@ class _Renderer:
         self.cfg, self.cluster, self.out = cfg, cluster, out_dir
         self.served = [j for j in cfg.judge.judges if not j.base_urls] if cfg.judge.enabled else []
         self.common = {
-            "cfg_name": cfg.name, "cluster": cluster, "workdir": Path.cwd(),
-            "log_dir": out_dir / "logs", "study": out_dir / "study.yaml",
-            "run_dir": run_dir, "cluster_file": out_dir / "cluster.yaml",
+            "cfg_name": cfg.name,
+            "cluster": cluster,
+            "workdir": Path.cwd(),
+            "log_dir": out_dir / "logs",
+            "study": out_dir / "study.yaml",
+            "run_dir": run_dir,
+            "cluster_file": out_dir / "cluster.yaml",
             "judges": cfg.judge.judges,
-        }  # fmt: skip
+        }
 
     def write(self, filename: str, template: str, **values) -> Path:
         text = self.env.get_template(template).render(**self.common, **values)
@@ -91,10 +94,14 @@ def _judge_servers(r: _Renderer, dep: str) -> tuple[list[Path], list[dict], str]
     written, submit = [], []
     for j in r.served:
         gpus = serving_gpus(r.cluster, j.model, total_params_b(j.model))
-        written.append(r.write(f"serve-{j.name}.sbatch", "serve.sbatch.j2", name=j.name,
-                               model=j.model, gpus=gpus))  # fmt: skip
-        submit.append({"name": f"serve-{j.name}", "file": f"serve-{j.name}.sbatch", "deps": dep,
-                       "n_steps": 0})  # fmt: skip
+        written.append(
+            r.write(
+                f"serve-{j.name}.sbatch", "serve.sbatch.j2", name=j.name, model=j.model, gpus=gpus
+            )
+        )
+        submit.append(
+            {"name": f"serve-{j.name}", "file": f"serve-{j.name}.sbatch", "deps": dep, "n_steps": 0}
+        )
     ids = ":".join(f"${{JOB[serve-{j.name}]}}" for j in r.served)
     return written, submit, (f"{dep},after:{ids}" if dep else f"after:{ids}")
 
@@ -105,27 +112,49 @@ def _array(r: _Renderer, job: dict, dep: str) -> tuple[list[Path], dict]:
     per = max(1, min(per, len(job["steps"])))
     steps_file = r.out / "steps" / f"{job['name']}.txt"
     written = [atomic_write_text(steps_file, "\n".join(job["steps"]) + "\n")]
-    written.append(r.write(
-        f"{job['name']}.sbatch", f"{_template_for(st, res)}.sbatch.j2", job=job["name"], stage=st,
-        n_steps=len(job["steps"]), nodes=res.nodes, per_task=per, steps_file=steps_file,
-        gpus_per_node=min(res.gpus, r.cluster.gpus_per_node) if res.gpus else 0,
-        n_tasks=math.ceil(len(job["steps"]) / per), server=res.server,
-        time=r.cluster.time.get(st.rstrip("0123456789"), "24:00:00"),
-        accelerate_config=res.accelerate_config,
-    ))  # fmt: skip
-    return written, {"name": job["name"], "file": f"{job['name']}.sbatch", "deps": dep,
-                     "n_steps": len(job["steps"]), "stage": st}  # fmt: skip
+    written.append(
+        r.write(
+            f"{job['name']}.sbatch",
+            f"{_template_for(st, res)}.sbatch.j2",
+            job=job["name"],
+            stage=st,
+            n_steps=len(job["steps"]),
+            nodes=res.nodes,
+            per_task=per,
+            steps_file=steps_file,
+            gpus_per_node=min(res.gpus, r.cluster.gpus_per_node) if res.gpus else 0,
+            n_tasks=math.ceil(len(job["steps"]) / per),
+            server=res.server,
+            time=r.cluster.time.get(st.rstrip("0123456789"), "24:00:00"),
+            accelerate_config=res.accelerate_config,
+        )
+    )
+    return written, {
+        "name": job["name"],
+        "file": f"{job['name']}.sbatch",
+        "deps": dep,
+        "n_steps": len(job["steps"]),
+        "stage": st,
+    }
 
 
-def render_slurm(cfg: StudyConfig, steps: list[PlannedStep], out_dir: Path,
-                 cluster: ClusterConfig, cluster_text: str, run_dir: RunDir) -> list[Path]:  # fmt: skip
+def render_slurm(
+    cfg: StudyConfig,
+    steps: list[PlannedStep],
+    out_dir: Path,
+    cluster: ClusterConfig,
+    cluster_text: str,
+    run_dir: RunDir,
+) -> list[Path]:
     """Write the plan folder (see the module docstring); returns the files written."""
     out_dir = Path(out_dir).resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise PonderError(f"--slurm: {out_dir} exists and is not a folder")
     r = _Renderer(cfg, cluster, out_dir, Path(run_dir.root).resolve())
-    written = [atomic_write_text(out_dir / "study.yaml", dump_study(cfg)),
-               atomic_write_text(out_dir / "cluster.yaml", cluster_text)]  # fmt: skip
+    written = [
+        atomic_write_text(out_dir / "study.yaml", dump_study(cfg)),
+        atomic_write_text(out_dir / "cluster.yaml", cluster_text),
+    ]
     submit: list[dict] = []
     for job in _jobs(steps):
         after = [f"${{JOB[{a}]}}" for a in job["after"]]
@@ -146,10 +175,15 @@ def _submit_script(r: _Renderer, submit: list[dict], n_steps: int, run_dir: RunD
     servers = Path(run_dir.servers()).resolve()
     stop = " ".join(shlex.quote(str(servers / f"{j.name}.stop")) for j in r.served)
     text = r.env.get_template("submit.sh.j2").render(
-        cfg_name=r.cfg.name, jobs=submit, n_steps=n_steps, log_dir=r.out / "logs",
-        stop_files=stop if judges else "", last_judge=judges[-1] if judges else "",
-        partition=r.cluster.partition, account=r.cluster.account,
-    )  # fmt: skip
+        cfg_name=r.cfg.name,
+        jobs=submit,
+        n_steps=n_steps,
+        log_dir=r.out / "logs",
+        stop_files=stop if judges else "",
+        last_judge=judges[-1] if judges else "",
+        partition=r.cluster.partition,
+        account=r.cluster.account,
+    )
     path = atomic_write_text(r.out / "submit.sh", text)
     path.chmod(0o755)
     return path

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ponder.config import StudyConfig
 from ponder.pipeline.steps import Step, StepKind
-from ponder.records import Evaluated, ModelKind, effective_seed
+from ponder.records import Evaluated, ModelKind, effective_seed, init_seed
 from ponder.rundir import RunDir, atomic_write_json, atomic_write_parquet
 
 
@@ -35,8 +35,6 @@ def student_init_dir(rd: RunDir, student: str, seed: int) -> Path:
 
 def model_path(ctx: Context, target: Evaluated) -> Path | None:
     """Where an evaluated model's weights are (None: the teacher, served by its backend)."""
-    from ponder.pipeline.steps import init_seed
-
     if target.kind is ModelKind.STUDENT:
         return ctx.rd.model(target.model)
     if target.kind is ModelKind.BASE:
@@ -97,14 +95,14 @@ def _mix(ctx: Context, step: Step) -> dict:
 
     pairs = pd.read_parquet(ctx.rd.pairs(step.domain))
     seed = ctx.cfg.mix.seed + effective_seed(ctx.cfg, step.seed)
-    examples, stats = build_mix(pairs, step.ratio, step.schedule, seed,
-                                drop_truncated=ctx.cfg.mix.drop_truncated)  # fmt: skip
+    examples, stats = build_mix(
+        pairs, step.ratio, step.schedule, seed, drop_truncated=ctx.cfg.mix.drop_truncated
+    )
     atomic_write_parquet(ctx.rd.root / step.artifact, mix_frame(examples))
     return stats
 
 
 def _train(ctx: Context, step: Step) -> dict:
-    from ponder.pipeline.steps import init_seed
     from ponder.train.loop import train_phase
     from ponder.train.mix import mix_format
     from ponder.train.schedule import default_lr
@@ -116,9 +114,16 @@ def _train(ctx: Context, step: Step) -> dict:
     params = json.loads(rd.student_record(r.student, seed).read_text())["params"]
     student = cfg.student(r.student)
     lr = default_lr(params, mix_format(r.ratio), dict(student.lr), cfg.train.lr)
-    summary = train_phase(init_dir, mix, rd.model(r.model), cfg.train, lr=lr,
-                          seed=cfg.train.seed + effective_seed(cfg, r.seed),
-                          progress=ctx.progress, cache=rd.mix_tokens(mix))  # fmt: skip
+    summary = train_phase(
+        init_dir,
+        mix,
+        rd.model(r.model),
+        cfg.train,
+        lr=lr,
+        seed=cfg.train.seed + effective_seed(cfg, r.seed),
+        progress=ctx.progress,
+        cache=rd.mix_tokens(mix),
+    )
     return {k: v for k, v in summary.items() if isinstance(v, int | float | str)}
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from ponder.config import StudyConfig
 from ponder.errors import PonderError
 from ponder.pipeline import ledger
-from ponder.pipeline.steps import Step, StepKind, expand
+from ponder.pipeline.expand import expand
+from ponder.pipeline.steps import Step, StepKind
 from ponder.rundir import RunDir
 
 # A Hugging Face hub id: `org/name` (models and datasets), or a legacy canonical dataset `name`.
@@ -33,8 +34,9 @@ HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 HUB_DATASET = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
-def validate_study(cfg: StudyConfig, steps: Iterable[Step] | None = None, *,
-                   data: bool = True) -> None:  # fmt: skip
+def validate_study(
+    cfg: StudyConfig, steps: Iterable[Step] | None = None, *, data: bool = True
+) -> None:
     """Raise one PonderError for the first thing `steps` would fail on (default: every step).
     `data=False` skips the benchmark files (a cluster plan: the jobs find them on the cluster)."""
     check_registries(cfg)
@@ -52,8 +54,13 @@ def validate_study(cfg: StudyConfig, steps: Iterable[Step] | None = None, *,
         check_benchmark_data(cfg, bench)
 
 
-def validate_run(cfg: StudyConfig, rd: RunDir, stage: str | None = None,
-                 only: list[str] | None = None, rerun_outdated: bool = False) -> None:  # fmt: skip
+def validate_run(
+    cfg: StudyConfig,
+    rd: RunDir,
+    stage: str | None = None,
+    only: list[str] | None = None,
+    rerun_outdated: bool = False,
+) -> None:
     """Validate what a local run of `stage` (or of the `only` step ids) would execute now."""
     from ponder.pipeline.runner import select
 
@@ -79,17 +86,23 @@ def check_registries(cfg: StudyConfig) -> None:
 
     for fam in cfg.world.weights:
         if fam not in world.FAMILIES:
-            raise PonderError(f"world.weights: unknown family {fam!r} (families: {', '.join(world.FAMILIES)})")  # fmt: skip
+            raise PonderError(
+                f"world.weights: unknown family {fam!r} (families: {', '.join(world.FAMILIES)})"
+            )
     known = list_benchmarks()
     for b in cfg.eval.benchmarks:
         if b not in known:
-            raise PonderError(f"eval.benchmarks: unknown benchmark {b!r} (known: {', '.join(known)})")  # fmt: skip
+            raise PonderError(
+                f"eval.benchmarks: unknown benchmark {b!r} (known: {', '.join(known)})"
+            )
     for domain, dcfg in cfg.domains.items():
         if dcfg.source.kind != "world":
             continue
         if domain not in world.DOMAIN_FAMILIES:
             have = ", ".join(world.DOMAIN_FAMILIES)
-            raise PonderError(f"domains.{domain}: the world has no domain {domain!r} (world domains: {have})")  # fmt: skip
+            raise PonderError(
+                f"domains.{domain}: the world has no domain {domain!r} (world domains: {have})"
+            )
         _check_world_counts(cfg, domain)
 
 
@@ -99,7 +112,9 @@ def _check_world_counts(cfg: StudyConfig, domain: str) -> None:
     fams = world.DOMAIN_FAMILIES[domain]
     w = {f: cfg.world.weights.get(f, 1.0) for f in fams}  # as world.train_prompts weighs them
     if sum(w.values()) <= 0:
-        raise PonderError(f"world.weights: every family of domain {domain!r} ({', '.join(fams)}) has weight 0")  # fmt: skip
+        raise PonderError(
+            f"world.weights: every family of domain {domain!r} ({', '.join(fams)}) has weight 0"
+        )
     n = cfg.domains[domain].source.n
     for fam in fams:
         need, cap = math.ceil(n * w[fam] / sum(w.values())), world.capacity(fam, cfg.world.n_test)
@@ -121,7 +136,10 @@ def check_source(cfg: StudyConfig, domain: str) -> None:
         return
     if not src.path:
         if not (HUB_DATASET.fullmatch(src.dataset) or Path(src.dataset).is_dir()):
-            raise PonderError(f"{field}.dataset: {src.dataset!r} is neither a hub id (org/name) nor a local folder")  # fmt: skip
+            raise PonderError(
+                f"{field}.dataset: {src.dataset!r} is neither a hub id (org/name) "
+                "nor a local folder"
+            )
         return  # the hub is asked at generation time
     path = Path(src.path)
     if not path.is_file():
@@ -162,13 +180,16 @@ def check_student(cfg: StudyConfig, name: str) -> None:
     field, path = f"students.{i}.path", Path(s.path).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise PonderError(f"{field}: {path} has no config.json (not a Hugging Face checkpoint)")  # fmt: skip
+            raise PonderError(f"{field}: {path} has no config.json (not a Hugging Face checkpoint)")
         return
     if path.exists():
         raise PonderError(f"{field}: {path} is a file; give the checkpoint's folder")
     local = s.path.startswith(("/", ".", "~")) or (path.parent != Path() and path.parent.is_dir())
     if local or not HUB_ID.fullmatch(s.path):
-        raise PonderError(f"{field}: folder not found: {s.path} (a checkpoint folder with config.json, or a hub id org/name)")  # fmt: skip
+        raise PonderError(
+            f"{field}: folder not found: {s.path} "
+            "(a checkpoint folder with config.json, or a hub id org/name)"
+        )
 
 
 def check_benchmark_data(cfg: StudyConfig, name: str) -> None:
@@ -186,7 +207,13 @@ def check_benchmark_data(cfg: StudyConfig, name: str) -> None:
             warnings.simplefilter("ignore")
             load_benchmark(name, Path(data_dir) if data_dir else None, limit=1)
     except PonderError as e:  # its hints name the `ponder eval` flag; a study sets eval.data_dir
-        hint = str(e).replace("--data-dir hub", "eval.data_dir: hub").replace("--data-dir", "eval.data_dir")  # fmt: skip
+        hint = (
+            str(e)
+            .replace("--data-dir hub", "eval.data_dir: hub")
+            .replace("--data-dir", "eval.data_dir")
+        )
         raise PonderError(f"eval.benchmarks: {hint}") from None
     except (OSError, ValueError, KeyError, IndexError, TypeError, RecursionError) as e:
-        raise PonderError(f"eval.benchmarks: {name}: cannot read its data ({_first_line(e)})") from None  # fmt: skip
+        raise PonderError(
+            f"eval.benchmarks: {name}: cannot read its data ({_first_line(e)})"
+        ) from None

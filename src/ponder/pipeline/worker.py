@@ -20,7 +20,8 @@ from pathlib import Path
 from ponder.config import StudyConfig
 from ponder.errors import PonderError
 from ponder.pipeline import ledger
-from ponder.pipeline.plan import ClusterConfig, load_cluster, plan_steps
+from ponder.pipeline.cluster import ClusterConfig, load_cluster
+from ponder.pipeline.plan import plan_steps
 from ponder.pipeline.runner import rank
 from ponder.pipeline.stages import Context, execute
 from ponder.rundir import RunDir
@@ -50,8 +51,12 @@ class StepLock:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
-        info = {"host": socket.gethostname(), "pid": os.getpid(), "token": self.token,
-                "started": time.time()}  # fmt: skip
+        info = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "token": self.token,
+            "started": time.time(),
+        }
         with os.fdopen(fd, "w") as f:
             json.dump(info, f)
         return True
@@ -170,9 +175,18 @@ def planned_context(
     return Context(cfg, rd, {s.id: s for s in plan_steps(cfg, cluster or load_cluster())})
 
 
-def run_steps(cfg: StudyConfig, run_dir: Path | RunDir, step_ids: list[str],
-              cluster: ClusterConfig | None = None, *, wait: bool = True, lock: bool = True,
-              stale_after_s: float = 600.0, execute=None, record: bool = True) -> list[str]:  # fmt: skip
+def run_steps(
+    cfg: StudyConfig,
+    run_dir: Path | RunDir,
+    step_ids: list[str],
+    cluster: ClusterConfig | None = None,
+    *,
+    wait: bool = True,
+    lock: bool = True,
+    stale_after_s: float = 600.0,
+    execute=None,
+    record: bool = True,
+) -> list[str]:
     """Run planned steps in order in this process; returns each one's status: 'done' (already
     finished), 'ran', or 'busy' (locked by another worker and `wait` is off).
     `execute(ctx, step)` defaults to the stage table's."""
@@ -181,8 +195,13 @@ def run_steps(cfg: StudyConfig, run_dir: Path | RunDir, step_ids: list[str],
         if sid not in ctx.steps:
             raise PonderError(f"step: no step {sid!r} in study {cfg.name} (see `ponder plan`)")
     ctx.rd.root.mkdir(parents=True, exist_ok=True)
-    opts = {"wait": wait, "lock": lock, "stale_after_s": stale_after_s, "execute": execute,
-            "record": record}  # fmt: skip
+    opts = {
+        "wait": wait,
+        "lock": lock,
+        "stale_after_s": stale_after_s,
+        "execute": execute,
+        "record": record,
+    }
     return [_run_locked(ctx, sid, opts) for sid in step_ids]
 
 

@@ -47,14 +47,28 @@ def _tables(a: Analysis) -> list[dict]:
     out = []
     if a.key in TABLE_KEYS and a.table is not None:
         t = a.table.drop(columns=[c for c in ("seed_values", "models") if c in a.table.columns])
-        out.append(dict(caption="values", header=list(t.columns),
-                        rows=[[_fmt(v) for v in r] for r in t.itertuples(index=False)]))  # fmt: skip
+        out.append(
+            dict(
+                caption="values",
+                header=list(t.columns),
+                rows=[[_fmt(v) for v in r] for r in t.itertuples(index=False)],
+            )
+        )
     if a.fits:
         f = pd.DataFrame(a.fits)
-        cap = ("saturating fit f(x)=α+β(1−exp(−γx^δ)) by MAE (Appendix E); cap = teacher "
-               "accuracy bound on α+β" if a.key in ("fig7", "fig11") else "log-linear fit y=αx^β")  # fmt: skip
-        out.append(dict(caption=cap, header=list(f.columns),
-                        rows=[[_fmt(v) for v in r] for r in f.itertuples(index=False)]))  # fmt: skip
+        cap = (
+            "saturating fit f(x)=α+β(1−exp(−γx^δ)) by MAE (Appendix E); cap = teacher "
+            "accuracy bound on α+β"
+            if a.key in ("fig7", "fig11")
+            else "log-linear fit y=αx^β"
+        )
+        out.append(
+            dict(
+                caption=cap,
+                header=list(f.columns),
+                rows=[[_fmt(v) for v in r] for r in f.itertuples(index=False)],
+            )
+        )
     return out
 
 
@@ -78,19 +92,27 @@ def _examples(analyses: list[Analysis], df: pd.DataFrame, rd: RunDir) -> list[di
         return []
     common = sorted(set.intersection(*(set(ev.index) for ev in evs.values())))
     # Prefer an item the reasoning student gets right and the IFT student wrong: Fig. 1's gain.
-    want = [i for i in common if all(bool(ev.loc[i, "correct"]) == (fmt == "reasoning")
-                                     for (fmt, _), ev in evs.items())]  # fmt: skip
+    want = [
+        i
+        for i in common
+        if all(bool(ev.loc[i, "correct"]) == (fmt == "reasoning") for (fmt, _), ev in evs.items())
+    ]
     item = (want or common or [None])[0]
     if item is None:
         return []
     out = []
     for (_, model), ev in sorted(evs.items()):
         resp = str(ev.loc[item, "response"])
-        out.append(dict(
-            model=model, benchmark=top["benchmark"], id=item, correct=bool(ev.loc[item, "correct"]),
-            tokens=_fmt(ev.loc[item, "tokens"]) if "tokens" in ev.columns else "?",
-            response=resp if len(resp) <= QUOTE_CHARS else resp[:QUOTE_CHARS] + " […]",
-        ))  # fmt: skip
+        out.append(
+            dict(
+                model=model,
+                benchmark=top["benchmark"],
+                id=item,
+                correct=bool(ev.loc[item, "correct"]),
+                tokens=_fmt(ev.loc[item, "tokens"]) if "tokens" in ev.columns else "?",
+                response=resp if len(resp) <= QUOTE_CHARS else resp[:QUOTE_CHARS] + " […]",
+            )
+        )
     return out
 
 
@@ -109,8 +131,10 @@ def _provenance(rd: RunDir) -> tuple[list[tuple[str, str]], list[tuple[str, str]
     rows.append(("report built on", f"{platform.node()} ({platform.platform()})"))
     stages = man.get("stages", {})
     if isinstance(stages, dict):
-        stage_rows = [(str(k), _fmt(float(v)) if isinstance(v, int | float) else str(v))
-                      for k, v in stages.items()]  # fmt: skip
+        stage_rows = [
+            (str(k), _fmt(float(v)) if isinstance(v, int | float) else str(v))
+            for k, v in stages.items()
+        ]
     else:
         stage_rows = []
     return rows, stage_rows
@@ -150,7 +174,7 @@ def _numbers(analyses: list[Analysis], data: ReportData) -> dict:
             fits=a.fits,
             figures=a.figures,
             table=records(a.table),
-        )  # fmt: skip
+        )
         for a in analyses
     }
     out["_metric"] = {"requested": data.requested, "per_benchmark": data.metrics}
@@ -163,19 +187,36 @@ def _page(data: ReportData, analyses: list[Analysis]) -> str:
     prov, stages = _provenance(rd)
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("ponder.resources", "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined,
-    )  # fmt: skip
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
     return env.get_template("report.html.j2").render(
-        study_name=rd.root.name, code_version=code_version(), n_rows=len(df),
-        n_models=df["model"].nunique(), n_benchmarks=df["benchmark"].nunique(),
-        seeds=data.max_seeds(), metric=data.requested,
+        study_name=rd.root.name,
+        code_version=code_version(),
+        n_rows=len(df),
+        n_models=df["model"].nunique(),
+        n_benchmarks=df["benchmark"].nunique(),
+        seeds=data.max_seeds(),
+        metric=data.requested,
         judged=sorted(b for b, m in data.metrics.items() if m == "judge"),
-        analyses=[dict(key=a.key, title=a.title, paper=a.paper, skipped=a.skipped,
-                       reading=a.reading, metric=a.metric, figures=a.figures, tables=_tables(a))
-                  for a in analyses],
-        examples=_examples(analyses, data.core, rd), provenance=prov, stages=stages,
+        analyses=[
+            dict(
+                key=a.key,
+                title=a.title,
+                paper=a.paper,
+                skipped=a.skipped,
+                reading=a.reading,
+                metric=a.metric,
+                figures=a.figures,
+                tables=_tables(a),
+            )
+            for a in analyses
+        ],
+        examples=_examples(analyses, data.core, rd),
+        provenance=prov,
+        stages=stages,
         study_yaml=study_yaml.read_text(encoding="utf-8") if study_yaml.exists() else "",
-    )  # fmt: skip
+    )
 
 
 def build_report(run_dir: Path, metric: str | None = None) -> Path:

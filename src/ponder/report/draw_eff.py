@@ -23,18 +23,28 @@ from ponder.report.figures import (
 
 
 def fig6(a: Analysis, out: Path) -> list[str]:
-    return [pareto_panels(a, "train_flops", "ratio", "training FLOPs",
-                          out / "fig6_training_pareto.png")]  # fmt: skip
+    return [
+        pareto_panels(a, "train_flops", "ratio", "training FLOPs", out / "fig6_training_pareto.png")
+    ]
 
 
 def fig7(a: Analysis, out: Path) -> list[str]:
-    return [pareto_panels(a, "infer_flops", "fmt", "inference FLOPs",
-                          out / "fig7_inference_pareto.png")]  # fmt: skip
+    return [
+        pareto_panels(a, "infer_flops", "fmt", "inference FLOPs", out / "fig7_inference_pareto.png")
+    ]
 
 
 def fig11(a: Analysis, out: Path) -> list[str]:
-    return [pareto_panels(a, "infer_flops", "fmt", "inference FLOPs",
-                          out / "fig11_extended_inference_pareto.png", by="panel")]  # fmt: skip
+    return [
+        pareto_panels(
+            a,
+            "infer_flops",
+            "fmt",
+            "inference FLOPs",
+            out / "fig11_extended_inference_pareto.png",
+            by="panel",
+        )
+    ]
 
 
 def fig15(a: Analysis, out: Path) -> list[str]:
@@ -44,8 +54,15 @@ def fig15(a: Analysis, out: Path) -> list[str]:
         frontier(ax, p["infer_flops"].to_numpy(float), p["accuracy"].to_numpy(float) * 100)
         for (fmt, _), g in p.groupby(["fmt", "params"]):
             g = g.sort_values("pct")
-            ax.plot(g["infer_flops"], g["accuracy"] * 100, marker="o", ms=3, ls=FMT[fmt][1],
-                    color=FMT[fmt][0], label=fmt)  # fmt: skip
+            ax.plot(
+                g["infer_flops"],
+                g["accuracy"] * 100,
+                marker="o",
+                ms=3,
+                ls=FMT[fmt][1],
+                color=FMT[fmt][0],
+                label=fmt,
+            )
         ax.set_xscale("log")
         ax.set_xlabel("inference FLOPs")
         ax.set_ylabel("accuracy (%)")
@@ -62,11 +79,24 @@ def fig16(a: Analysis, out: Path) -> list[str]:
         for fmt, g in p.groupby("fmt"):
             g = g.sort_values("params")
             color = FMT[fmt][0]
-            ax.plot(g["params"], g["acc_long"] * 100, "-o", color=color, ms=4,
-                    label=f"{fmt}, full budget")  # fmt: skip
+            ax.plot(
+                g["params"],
+                g["acc_long"] * 100,
+                "-o",
+                color=color,
+                ms=4,
+                label=f"{fmt}, full budget",
+            )
             seed_dots(ax, g["params"], g["seed_values"], color)
-            ax.plot(g["params"], g["acc_short"] * 100, ":s", color=color, ms=3, mfc="none",
-                    label=f"{fmt}, half budget")  # fmt: skip
+            ax.plot(
+                g["params"],
+                g["acc_short"] * 100,
+                ":s",
+                color=color,
+                ms=3,
+                mfc="none",
+                label=f"{fmt}, half budget",
+            )
         sizes_axis(ax)
         ax.set_ylabel("accuracy (%)")
         ax.set_title(name, fontsize=9)
@@ -84,8 +114,13 @@ def fig17(a: Analysis, out: Path) -> list[str]:
             for f in a.fits:
                 if f["category"] == name and f["fmt"] == fmt:
                     xs = np.logspace(np.log10(g["params"].min()), np.log10(g["params"].max()), 50)
-                    ax.plot(xs, f["alpha"] * xs ** f["beta"], ls=ls, color=color,
-                            label=f"{fmt}: β={f['beta']:.2f}")  # fmt: skip
+                    ax.plot(
+                        xs,
+                        f["alpha"] * xs ** f["beta"],
+                        ls=ls,
+                        color=color,
+                        label=f"{fmt}: β={f['beta']:.2f}",
+                    )
         sizes_axis(ax)
         ax.set_yscale("log")
         ax.set_ylabel("inference FLOPs")

@@ -31,12 +31,25 @@ def fig1(a: Analysis, out: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
     for cat, g in t.groupby("category"):
         yerr = np.vstack([g["gain"] - g["gain_low"], g["gain_high"] - g["gain"]]) * 100
-        ax.errorbar(g["token_factor"], g["gain"] * 100, yerr=yerr, fmt="o", ms=6, capsize=2,
-                    color=CAT_COLORS.get(cat), label=cat)  # fmt: skip
+        ax.errorbar(
+            g["token_factor"],
+            g["gain"] * 100,
+            yerr=yerr,
+            fmt="o",
+            ms=6,
+            capsize=2,
+            color=CAT_COLORS.get(cat),
+            label=cat,
+        )
         seed_dots(ax, g["token_factor"], g["seed_values"], CAT_COLORS.get(cat, "k"))
     for _, r in t.iterrows():
-        ax.annotate(r["benchmark"], (r["token_factor"], r["gain"] * 100), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")  # fmt: skip
+        ax.annotate(
+            r["benchmark"],
+            (r["token_factor"], r["gain"] * 100),
+            fontsize=7,
+            xytext=(4, 3),
+            textcoords="offset points",
+        )
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel("extra-token factor (reasoning / IFT tokens)")
     ax.set_ylabel("accuracy gain (pts, paired 95% CI)")
@@ -52,8 +65,16 @@ def accuracy_by_size(a: Analysis, t: pd.DataFrame, by: str, out: Path) -> str:
         for series, g in p.groupby("series"):
             color, ls = FMT["reasoning" if "reasoning" in series else "IFT"]
             general = series.startswith("general")
-            points(ax, g.sort_values("params"), "params", color, ls="-" if general else ls,
-                   marker="o" if general else "s", ms=4, label=series)  # fmt: skip
+            points(
+                ax,
+                g.sort_values("params"),
+                "params",
+                color,
+                ls="-" if general else ls,
+                marker="o" if general else "s",
+                ms=4,
+                label=series,
+            )
         base = t[(t["kind"] == "base") & (t[by] == name)]
         ax.scatter(base["params"], base["accuracy"] * 100, color="grey", marker="x", label="base")
         teach = t[(t["kind"] == "teacher") & (t[by] == name)]
@@ -71,8 +92,9 @@ def accuracy_by_size(a: Analysis, t: pd.DataFrame, by: str, out: Path) -> str:
 def fig2(a: Analysis, out: Path) -> list[str]:
     files = [accuracy_by_size(a, a.table, "category", out / "fig2_mono_phasic.png")]
     if a.detail is not None and a.detail["benchmark"].nunique() > a.table["category"].nunique():
-        files.append(accuracy_by_size(a, a.detail, "benchmark",
-                                      out / "fig18_mono_phasic_tasks.png"))  # fmt: skip
+        files.append(
+            accuracy_by_size(a, a.detail, "benchmark", out / "fig18_mono_phasic_tasks.png")
+        )
     return files
 
 
@@ -87,8 +109,16 @@ def fig3(a: Analysis, out: Path) -> list[str]:
         twin = ax.twinx()
         for (s, g), c in zip(p.groupby("schedule"), ("#d1495b", "#00798c"), strict=False):
             g = g.sort_values("ratio")
-            points(ax, g.assign(r=g["ratio"] * 100), "r", c, y="gap", marker="o", ms=4,
-                   label=f"{s} (gap)")  # fmt: skip
+            points(
+                ax,
+                g.assign(r=g["ratio"] * 100),
+                "r",
+                c,
+                y="gap",
+                marker="o",
+                ms=4,
+                label=f"{s} (gap)",
+            )
             twin.plot(g["ratio"] * 100, g["mean_tokens"], "--", color=c, label=f"{s} (tokens)")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(name, fontsize=9)
@@ -107,9 +137,16 @@ def ratio_lines(a: Analysis, by: str, out: Path) -> str:
         p = a.table[a.table[by] == name]
         for params, g in p.groupby("params", sort=True):
             g = g.sort_values("ratio")
-            points(ax, g.assign(r=g["ratio"] * 100), "r",
-                   cmap(sizes.index(params) / max(1, len(sizes) - 1)), y="gap", marker="o",
-                   ms=4, label=g["student"].iloc[0])  # fmt: skip
+            points(
+                ax,
+                g.assign(r=g["ratio"] * 100),
+                "r",
+                cmap(sizes.index(params) / max(1, len(sizes) - 1)),
+                y="gap",
+                marker="o",
+                ms=4,
+                label=g["student"].iloc[0],
+            )
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("reasoning ratio ρ (%)")

@@ -36,8 +36,14 @@ def _point(rows: pd.DataFrame, r: pd.Series, keys: list[str]) -> pd.DataFrame:
     return rows[mask]
 
 
-def frontier_steps(data: ReportData, rows: pd.DataFrame, t: pd.DataFrame, cost: str,
-                   keys: list[str], by: str = "category") -> tuple[int, int]:  # fmt: skip
+def frontier_steps(
+    data: ReportData,
+    rows: pd.DataFrame,
+    t: pd.DataFrame,
+    cost: str,
+    keys: list[str],
+    by: str = "category",
+) -> tuple[int, int]:
     """(steps up the frontier whose accuracy gain is significant, steps): each Pareto point
     against the next cheaper one, on the same items."""
     sig = n = 0
@@ -71,8 +77,9 @@ def train_pareto(data: ReportData) -> Analysis:
         "the frontiers buy a significant accuracy gain over the next cheaper frontier point "
         "(paired CIs); the others are within noise of it."
     )
-    return Analysis(reading + W.seed_note(data.max_seeds(m)), table=t,
-                    metric=data.metric_note(m["benchmark"]))  # fmt: skip
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(m)), table=t, metric=data.metric_note(m["benchmark"])
+    )
 
 
 def _teacher_cap(df: pd.DataFrame, by: str) -> dict[str, float]:
@@ -106,11 +113,14 @@ def pays_off(data: ReportData, e: pd.DataFrame, t: pd.DataFrame, by: str) -> dic
                 continue
             best = cheaper.loc[cheaper["accuracy"].idxmax()]
             sub = e[e[by] == name]
-            d = diff(data, _point(sub, r, ["fmt", "params"]),
-                     _point(sub, best, ["fmt", "params"])).result()  # fmt: skip
+            d = diff(
+                data, _point(sub, r, ["fmt", "params"]), _point(sub, best, ["fmt", "params"])
+            ).result()
             if d.sign > 0:
-                out[name] = (f"{name} from {r['student']} ({W.pts(d.diff)} over {best['student']}"
-                             f" IFT, {W.ci(d)})")  # fmt: skip
+                out[name] = (
+                    f"{name} from {r['student']} ({W.pts(d.diff)} over {best['student']}"
+                    f" IFT, {W.ci(d)})"
+                )
                 break
     return out
 
@@ -122,8 +132,10 @@ def infer_pareto(data: ReportData) -> Analysis:
         return skip("needs ρ=0 or ρ=1 students with inference FLOPs")
     t = mark_pareto(by_category(e, ["fmt", "student", "params"]), "infer_flops")
     fits = saturating_fits(t, data.core, "category")
-    parts = [f"{int(s['pareto'].sum())} of {len(s)} {fmt} points"
-             for fmt, s in t.groupby("fmt", sort=True)]  # fmt: skip
+    parts = [
+        f"{int(s['pareto'].sum())} of {len(s)} {fmt} points"
+        for fmt, s in t.groupby("fmt", sort=True)
+    ]
     wins = pays_off(data, e, t, "category")
     rest = [c for c in sorted(t["category"].unique()) if c not in wins]
     reading = "Pareto-optimal: " + " and ".join(parts) + "."
@@ -137,8 +149,12 @@ def infer_pareto(data: ReportData) -> Analysis:
         )
     if fits and not any(f["identified"] for f in fits):
         reading += " Saturating fits use ≤4 sizes per curve, so their ceilings are not identified."
-    return Analysis(reading + W.seed_note(data.max_seeds(e)), table=t, fits=fits,
-                    metric=data.metric_note(e["benchmark"]))  # fmt: skip
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(e)),
+        table=t,
+        fits=fits,
+        metric=data.metric_note(e["benchmark"]),
+    )
 
 
 def infer_scaling(data: ReportData) -> Analysis:
@@ -158,7 +174,8 @@ def infer_scaling(data: ReportData) -> Analysis:
     )
     if {"IFT", "reasoning"} <= set(w.columns):
         reading += (
-            f"; at equal size reasoning costs a median {W.factor((w['reasoning'] / w['IFT']).median())}"
-            " IFT's inference FLOPs"
+            "; at equal size reasoning costs a median "
+            + W.factor((w["reasoning"] / w["IFT"]).median())
+            + " IFT's inference FLOPs"
         )
     return Analysis(reading + ".", table=t, fits=fits, metric="inference FLOPs (no score)")

@@ -41,8 +41,11 @@ def extended_by_size(data: ReportData) -> Analysis:
     both = pd.concat([e, refs.assign(series=refs["kind"])])
     t = by_benchmark(both, ["series", "kind", "student", "params", "panel"])
     reading = size_reading(data, e, dom, by="panel", what="extended benchmarks")
-    return Analysis(reading + W.seed_note(data.max_seeds(e)), table=t,
-                    metric=data.metric_note(both["benchmark"]))  # fmt: skip
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(e)),
+        table=t,
+        metric=data.metric_note(both["benchmark"]),
+    )
 
 
 def extended_ratio_gap(data: ReportData) -> Analysis:
@@ -59,17 +62,27 @@ def extended_ratio_gap(data: ReportData) -> Analysis:
     reading = ratio_reading(data, m, t, "panel", "extended benchmarks")
     top = m[m["params"] == m["params"].max()]
     r1 = top["ratio"].max()
-    gaps = {f: average([diff(data, g[g["ratio"] == r1], g[g["ratio"] == 0.0])
-                        for _, g in top[top["format"] == f].groupby("benchmark")])
-            for f in ("OE", "MC") if (top["format"] == f).any()}  # fmt: skip
+    gaps = {
+        f: average(
+            [
+                diff(data, g[g["ratio"] == r1], g[g["ratio"] == 0.0])
+                for _, g in top[top["format"] == f].groupby("benchmark")
+            ]
+        )
+        for f in ("OE", "MC")
+        if (top["format"] == f).any()
+    }
     if len(gaps) == 2:
         d = gaps["OE"].minus(gaps["MC"]).result()
-        reading += (f" At ρ={r1:g}, open-ended benchmarks gain {W.pts(gaps['OE'].result().diff)} "
-                    f"and multiple-choice {W.pts(gaps['MC'].result().diff)}: "
-                    + ("a significant difference" if d.significant else
-                       "no significant difference") + f" ({W.difference(d)}).")  # fmt: skip
-    return Analysis(reading + W.seed_note(data.max_seeds(m)), table=t,
-                    metric=data.metric_note(m["benchmark"]))  # fmt: skip
+        reading += (
+            f" At ρ={r1:g}, open-ended benchmarks gain {W.pts(gaps['OE'].result().diff)} "
+            f"and multiple-choice {W.pts(gaps['MC'].result().diff)}: "
+            + ("a significant difference" if d.significant else "no significant difference")
+            + f" ({W.difference(d)})."
+        )
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(m)), table=t, metric=data.metric_note(m["benchmark"])
+    )
 
 
 def extended_infer_pareto(data: ReportData) -> Analysis:
@@ -91,5 +104,9 @@ def extended_infer_pareto(data: ReportData) -> Analysis:
         + (f"; not at any size on {W.listing(rest)}" if rest and wins else "")
         + "."
     )
-    return Analysis(reading + W.seed_note(data.max_seeds(e)), table=t, fits=fits,
-                    metric=data.metric_note(e["benchmark"]))  # fmt: skip
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(e)),
+        table=t,
+        fits=fits,
+        metric=data.metric_note(e["benchmark"]),
+    )

@@ -24,8 +24,12 @@ from ponder.report.fits import SaturatingFit, frontier_steps  # noqa: E402
 from ponder.rundir import atomic_write  # noqa: E402
 
 FMT = {"IFT": ("#7b3fa0", ":"), "reasoning": ("#1f6fd1", "--")}
-CAT_COLORS = {"general-MC": "#e07b39", "general-OE": "#c9a227", "math-MC": "#3c8d5a",
-              "math-OE": "#2a6f97"}  # fmt: skip
+CAT_COLORS = {
+    "general-MC": "#e07b39",
+    "general-OE": "#c9a227",
+    "math-MC": "#3c8d5a",
+    "math-OE": "#2a6f97",
+}
 DPI = 110
 
 
@@ -71,12 +75,21 @@ def seed_dots(ax, x, values, color, scale: float = 100.0) -> None:
     for xi, vs in zip(np.asarray(x, float), values, strict=True):
         vs = list(vs) if isinstance(vs, list | tuple | np.ndarray) else []
         if len(vs) >= 2:
-            ax.scatter([xi] * len(vs), np.asarray(vs, float) * scale, s=9, facecolors="none",
-                       edgecolors=color, linewidths=0.7, zorder=4, alpha=0.8)  # fmt: skip
+            ax.scatter(
+                [xi] * len(vs),
+                np.asarray(vs, float) * scale,
+                s=9,
+                facecolors="none",
+                edgecolors=color,
+                linewidths=0.7,
+                zorder=4,
+                alpha=0.8,
+            )
 
 
-def points(ax, g: pd.DataFrame, x: str, color, *, y: str = "accuracy", scale: float = 100.0,
-           **kw) -> None:  # fmt: skip
+def points(
+    ax, g: pd.DataFrame, x: str, color, *, y: str = "accuracy", scale: float = 100.0, **kw
+) -> None:
     """Seed means with their CI (`ci`) as error bars, plus each seed (`seed_values`)."""
     yerr = g["ci"].to_numpy(float) * scale if "ci" in g.columns else None
     ax.errorbar(g[x], g[y] * scale, yerr=yerr, color=color, capsize=2, **kw)
@@ -91,8 +104,9 @@ def legend(ax) -> None:
         ax.legend(keep.values(), keep.keys(), fontsize=6)
 
 
-def pareto_panels(a: Analysis, cost: str, color_by: str, xlabel: str, out: Path,
-                  by: str = "category") -> str:  # fmt: skip
+def pareto_panels(
+    a: Analysis, cost: str, color_by: str, xlabel: str, out: Path, by: str = "category"
+) -> str:
     """Accuracy vs a cost, one panel per `by`: frontier, points with CIs, saturating fits."""
     fig, pans = panels(a.table, by, cols=3 if by != "category" else 4)
     sc = None
@@ -100,18 +114,32 @@ def pareto_panels(a: Analysis, cost: str, color_by: str, xlabel: str, out: Path,
         p = a.table[a.table[by] == name]
         frontier(ax, p[cost].to_numpy(float), p["accuracy"].to_numpy(float) * 100)
         if color_by == "ratio":
-            sc = ax.scatter(p[cost], p["accuracy"] * 100, c=p["ratio"] * 100, cmap="viridis",
-                            s=12 + 30 * np.log10(p["params"] / p["params"].min() + 1), zorder=3)  # fmt: skip
-            ax.errorbar(p[cost], p["accuracy"] * 100, yerr=p["ci"] * 100, fmt="none",
-                        ecolor="grey", lw=0.6, zorder=2)  # fmt: skip
+            sc = ax.scatter(
+                p[cost],
+                p["accuracy"] * 100,
+                c=p["ratio"] * 100,
+                cmap="viridis",
+                s=12 + 30 * np.log10(p["params"] / p["params"].min() + 1),
+                zorder=3,
+            )
+            ax.errorbar(
+                p[cost],
+                p["accuracy"] * 100,
+                yerr=p["ci"] * 100,
+                fmt="none",
+                ecolor="grey",
+                lw=0.6,
+                zorder=2,
+            )
             seed_dots(ax, p[cost], p["seed_values"], "grey")
         else:
             for fmt, g in p.groupby("fmt"):
                 points(ax, g, cost, FMT[fmt][0], fmt="o", ms=4, label=fmt, zorder=3)
         for f in a.fits:
             if f[by] == name:
-                fit = SaturatingFit(**{k: f[k] for k in ("alpha", "beta", "gamma", "delta", "mae",
-                                                         "cap", "n")})  # fmt: skip
+                fit = SaturatingFit(
+                    **{k: f[k] for k in ("alpha", "beta", "gamma", "delta", "mae", "cap", "n")}
+                )
                 xs = np.logspace(np.log10(p[cost].min() / 2), np.log10(p[cost].max() * 2), 100)
                 color, ls = FMT[f["fmt"]]
                 ax.plot(xs, fit(xs) * 100, ls=ls, color=color, lw=1.2)

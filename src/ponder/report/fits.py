@@ -101,9 +101,12 @@ def fit_saturating(x: np.ndarray, y: np.ndarray, cap: float = 1.0, seed: int = 0
         loss, bounds, seed=seed, tol=1e-10, atol=1e-12, maxiter=150, popsize=10, polish=False
     )
     nm = minimize(
-        loss, de.x, method="Nelder-Mead", bounds=bounds,
+        loss,
+        de.x,
+        method="Nelder-Mead",
+        bounds=bounds,
         options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000},
-    )  # fmt: skip
+    )
     best = nm.x if nm.fun <= de.fun else de.x
     a, b, lg, d = best
     alpha = a * cap

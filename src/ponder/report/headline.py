@@ -29,9 +29,13 @@ def _category(data: ReportData, cat: str, g: pd.DataFrame) -> dict | None:
     if ift.empty or rea.empty:
         return None
     big = ift[ift["params"] == ift["params"].max()]
-    row = dict(category=cat, largest_ift=big["student"].iloc[0],
-               ift_accuracy=big["accuracy"].mean(), ift_rule=big["rule_accuracy"].mean(),
-               chance=big["chance"].mean())  # fmt: skip
+    row = dict(
+        category=cat,
+        largest_ift=big["student"].iloc[0],
+        ift_accuracy=big["accuracy"].mean(),
+        ift_rule=big["rule_accuracy"].mean(),
+        chance=big["chance"].mean(),
+    )
     if above_chance(data, big).sign <= 0:
         return row | {"verdict": "at chance"}
     found = None
@@ -48,51 +52,79 @@ def _category(data: ReportData, cat: str, g: pd.DataFrame) -> dict | None:
         return row | {"verdict": "trails"}
     r, d = found
     return row | dict(
-        reasoning_student=r["student"].iloc[0], reasoning_accuracy=r["accuracy"].mean(),
-        reasoning_rule=r["rule_accuracy"].mean(), diff=d.diff, diff_low=d.lo, diff_high=d.hi,
-        diff_seed_low=d.seed_lo, diff_seed_high=d.seed_hi, verdict=VERDICT[d.sign],
+        reasoning_student=r["student"].iloc[0],
+        reasoning_accuracy=r["accuracy"].mean(),
+        reasoning_rule=r["rule_accuracy"].mean(),
+        diff=d.diff,
+        diff_low=d.lo,
+        diff_high=d.hi,
+        diff_seed_low=d.seed_lo,
+        diff_seed_high=d.seed_hi,
+        verdict=VERDICT[d.sign],
         size_factor=big["params"].iloc[0] / r["params"].iloc[0],
-        cost_factor=r["infer_flops"].mean() / big["infer_flops"].mean(), _d=d,
-    )  # fmt: skip
+        cost_factor=r["infer_flops"].mean() / big["infer_flops"].mean(),
+        _d=d,
+    )
 
 
 def _sentence(r: dict) -> str:
     d, f = r["_d"], r["size_factor"]
     size = "the same size" if f == 1 else f"{W.factor(f)} smaller"
-    return (f"{r['category']}: {r['reasoning_student']} ({size}, {W.factor(r['cost_factor'])} "
-            f"its inference FLOPs; {W.signed(d)})")  # fmt: skip
+    return (
+        f"{r['category']}: {r['reasoning_student']} ({size}, {W.factor(r['cost_factor'])} "
+        f"its inference FLOPs; {W.signed(d)})"
+    )
 
 
 def headline(data: ReportData) -> Analysis:
     e = endpoints(data.core, primary_domain(data.core))
     if e.empty or set(e["fmt"]) != {"IFT", "reasoning"}:
         return skip("needs both ρ=0 and ρ=1 mono-phasic students")
-    rows = [r for cat, g in e.groupby("category", sort=True)
-            if (r := _category(data, cat, g)) is not None]  # fmt: skip
+    rows = [
+        r
+        for cat, g in e.groupby("category", sort=True)
+        if (r := _category(data, cat, g)) is not None
+    ]
     groups = {v: [r for r in rows if r["verdict"] == v] for v in (*VERDICT.values(), "at chance")}
     big = rows[0]["largest_ift"] if rows else "?"
     n_cmp = len(rows) - len(groups["at chance"])
     beats, same = groups["beats"], groups["no significant difference"]
     if n_cmp == 0:
-        out = [f"Against the largest IFT student ({big}), nothing is compared: no task category "
-               "is above chance"]  # fmt: skip
+        out = [
+            f"Against the largest IFT student ({big}), nothing is compared: no task category "
+            "is above chance"
+        ]
     else:
-        out = [f"Against the largest IFT student ({big}), a reasoning student of the same size "
-               f"or smaller significantly beats it in {len(beats)} of {n_cmp} task categories "
-               "above chance" + (": " + "; ".join(_sentence(r) for r in beats) if beats else "")]  # fmt: skip
+        out = [
+            f"Against the largest IFT student ({big}), a reasoning student of the same size "
+            f"or smaller significantly beats it in {len(beats)} of {n_cmp} task categories "
+            "above chance" + (": " + "; ".join(_sentence(r) for r in beats) if beats else "")
+        ]
     if same:
-        out.append(f"the smallest not significantly worse shows no significant difference in "
-                   f"{len(same)}: " + "; ".join(_sentence(r) for r in same))  # fmt: skip
+        out.append(
+            f"the smallest not significantly worse shows no significant difference in "
+            f"{len(same)}: " + "; ".join(_sentence(r) for r in same)
+        )
     if groups["trails"]:
-        out.append(f"every reasoning student of that size or smaller is significantly worse in "
-                   f"{W.listing([r['category'] for r in groups['trails']])}")  # fmt: skip
+        out.append(
+            f"every reasoning student of that size or smaller is significantly worse in "
+            f"{W.listing([r['category'] for r in groups['trails']])}"
+        )
     reading = out[0] + "".join(". " + o[0].upper() + o[1:] for o in out[1:]) + "."
     if groups["at chance"]:
-        reading += " At chance, not compared: " + W.listing(
-            [f"{r['category']} (largest IFT {W.pct(r['ift_accuracy'])}"
-             + (f", chance {W.pct(r['chance'])})" if r["chance"] > 0 else ")")
-             for r in groups["at chance"]]) + "."  # fmt: skip
+        reading += (
+            " At chance, not compared: "
+            + W.listing(
+                [
+                    f"{r['category']} (largest IFT {W.pct(r['ift_accuracy'])}"
+                    + (f", chance {W.pct(r['chance'])})" if r["chance"] > 0 else ")")
+                    for r in groups["at chance"]
+                ]
+            )
+            + "."
+        )
     t = pd.DataFrame([{k: v for k, v in r.items() if k != "_d"} for r in rows])
     t = t.reindex(columns=COLUMNS)
-    return Analysis(reading + W.seed_note(data.max_seeds(e)), table=t,
-                    metric=data.metric_note(e["benchmark"]))  # fmt: skip
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(e)), table=t, metric=data.metric_note(e["benchmark"])
+    )

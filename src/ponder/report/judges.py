@@ -31,9 +31,16 @@ def judge_agreement(data: ReportData) -> Analysis:
             c.removeprefix("judge:"): [r[i] for r in votes] for i, c in enumerate(cols)
         }
         table = disagreement_table(list(j["id"]), list(j["correct"]), list(j["judge_correct"]))
-        rows.append({"benchmark": bench, "items": len(j), "fleiss_kappa": fleiss_kappa(votes),
-                     "rule_judge_agreement": table["agreement"], "rule_only": table["rule_only"],
-                     "judge_only": table["judge_only"]})  # fmt: skip
+        rows.append(
+            {
+                "benchmark": bench,
+                "items": len(j),
+                "fleiss_kappa": fleiss_kappa(votes),
+                "rule_judge_agreement": table["agreement"],
+                "rule_only": table["rule_only"],
+                "judge_only": table["judge_only"],
+            }
+        )
     table = pd.DataFrame(rows)
     mae = judge_mae(verdicts)
     pairs = "; ".join(f"{k} {v:.1f}" for k, v in mae.items() if k != "median")

@@ -41,8 +41,9 @@ def cut_scores(ev: pd.DataFrame) -> pd.DataFrame:
         cut = float(np.percentile(g, q, method="lower"))
         kept = g <= cut
         spent = np.where(kept, f, cost(p, np.full_like(g, cut)))
-        rows.append(dict(pct=q, cut=cut, accuracy=float(np.mean(ok & kept)),
-                         infer_flops=float(spent.sum())))  # fmt: skip
+        rows.append(
+            dict(pct=q, cut=cut, accuracy=float(np.mean(ok & kept)), infer_flops=float(spent.sum()))
+        )
     return pd.DataFrame(rows)
 
 
@@ -77,11 +78,18 @@ def early_stopping(data: ReportData) -> Analysis:
         a = _answers(data, r["model"], r["benchmark"])
         if a is not None and set(a.columns) >= NEED and len(a):
             c = cut_scores(a)
-            parts.append(c.assign(**{k: r[k] for k in ("fmt", "student", "params", "benchmark",
-                                                        "category", "seed")}))  # fmt: skip
+            parts.append(
+                c.assign(
+                    **{
+                        k: r[k]
+                        for k in ("fmt", "student", "params", "benchmark", "category", "seed")
+                    }
+                )
+            )
     if not parts:
-        return skip(f"no per-item evals with columns {sorted(NEED | {'correct'})} "
-                    "for ρ=0/ρ=1 students")  # fmt: skip
+        return skip(
+            f"no per-item evals with columns {sorted(NEED | {'correct'})} for ρ=0/ρ=1 students"
+        )
     items = pd.concat(parts, ignore_index=True)
     t = items.groupby(["fmt", "student", "params", "pct", "category"], as_index=False)[
         ["accuracy", "infer_flops", "cut"]
@@ -95,15 +103,21 @@ def early_stopping(data: ReportData) -> Analysis:
     for fmt in ("reasoning", "IFT"):
         if fmt in sav.index.get_level_values(0):
             d = per_item(data, e[e["fmt"] == fmt], median, by=["params"])
-            bits.append(f"{fmt} answers at the median length saves {sav.xs(fmt).mean():.0%} of "
-                        f"inference FLOPs and {W.change(d, 'accuracy')}")  # fmt: skip
+            bits.append(
+                f"{fmt} answers at the median length saves {sav.xs(fmt).mean():.0%} of "
+                f"inference FLOPs and {W.change(d, 'accuracy')}"
+            )
     uncut = int(t[t["pareto"]]["pct"].eq(100).sum())
     reading = (
         "Cutting " + "; cutting ".join(bits) + " (mean over sizes and categories); "
         f"{uncut} of {int(t['pareto'].sum())} Pareto-optimal points are uncut answers."
     )
-    return Analysis(reading + W.seed_note(data.max_seeds(e)), table=t, detail=items,
-                    metric=data.metric_note(e["benchmark"]))  # fmt: skip
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(e)),
+        table=t,
+        detail=items,
+        metric=data.metric_note(e["benchmark"]),
+    )
 
 
 def _budget(data: ReportData, e: pd.DataFrame) -> int | None:
@@ -111,13 +125,17 @@ def _budget(data: ReportData, e: pd.DataFrame) -> int | None:
     ev = data.settings.get("eval")
     if isinstance(ev, dict) and isinstance(ev.get("max_new_tokens"), int):
         return ev["max_new_tokens"]
-    lens = [a["tokens"].max() for m, b in zip(e["model"], e["benchmark"], strict=True)
-            if (a := _answers(data, m, b)) is not None and len(a)]  # fmt: skip
+    lens = [
+        a["tokens"].max()
+        for m, b in zip(e["model"], e["benchmark"], strict=True)
+        if (a := _answers(data, m, b)) is not None and len(a)
+    ]
     return int(max(lens)) if lens else None
 
 
-def _budget_reading(data: ReportData, e: pd.DataFrame, t: pd.DataFrame, fmt: str,
-                    short: int) -> str:  # fmt: skip
+def _budget_reading(
+    data: ReportData, e: pd.DataFrame, t: pd.DataFrame, fmt: str, short: int
+) -> str:
     """What the longer budget does for one format, per benchmark, mean over sizes."""
     lost = _lost_at(data, lambda _: short)  # −(correct answers longer than the short budget)
     signs, none = {}, []
@@ -155,19 +173,33 @@ def longer_budget(data: ReportData) -> Analysis:
         if a is None or not len(a):
             continue
         t, ok = a["tokens"].to_numpy(float), a["correct"].to_numpy(bool)
-        rows.append({k: r[k] for k in ("fmt", "student", "params", "benchmark", "seed")}
-                    | {"acc_short": float(np.mean(ok & (t <= short))),
-                       "acc_long": float(ok.mean()), "over": float(np.mean(t > short))})  # fmt: skip
+        rows.append(
+            {k: r[k] for k in ("fmt", "student", "params", "benchmark", "seed")}
+            | {
+                "acc_short": float(np.mean(ok & (t <= short))),
+                "acc_long": float(ok.mean()),
+                "over": float(np.mean(t > short)),
+            }
+        )
     if not rows:
         return skip(NO_ANSWERS)
     per_seed = pd.DataFrame(rows)
     t = per_seed.groupby(["fmt", "student", "params", "benchmark"], as_index=False).agg(
-        acc_short=("acc_short", "mean"), acc_long=("acc_long", "mean"), over=("over", "mean"),
-        seeds=("seed", "nunique"), seed_values=("acc_long", list),
-    )  # fmt: skip
-    reading = f"Allowing {long:,} generated tokens instead of {short:,}: " + "; ".join(
-        _budget_reading(data, e, t, fmt, short) for fmt in ("reasoning", "IFT")
-        if (e["fmt"] == fmt).any()
-    ) + "."  # fmt: skip
-    return Analysis(reading + W.seed_note(data.max_seeds(e)), table=t,
-                    metric=data.metric_note(e["benchmark"]))  # fmt: skip
+        acc_short=("acc_short", "mean"),
+        acc_long=("acc_long", "mean"),
+        over=("over", "mean"),
+        seeds=("seed", "nunique"),
+        seed_values=("acc_long", list),
+    )
+    reading = (
+        f"Allowing {long:,} generated tokens instead of {short:,}: "
+        + "; ".join(
+            _budget_reading(data, e, t, fmt, short)
+            for fmt in ("reasoning", "IFT")
+            if (e["fmt"] == fmt).any()
+        )
+        + "."
+    )
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(e)), table=t, metric=data.metric_note(e["benchmark"])
+    )

@@ -53,7 +53,8 @@ MC_CHANCE = {
 
 @functools.cache
 def suite_of(benchmark: str) -> str:
-    """`paper` or `extended`: the spec's `suite:` field when it has one, else Appendix F.1's list."""
+    """`paper` or `extended`: the spec's `suite:` field when it has one, else Appendix F.1's
+    list."""
     path = resource("benchmarks") / f"{benchmark}.yaml"
     if path.is_file():
         suite = (yaml.safe_load(path.read_text()) or {}).get("suite")

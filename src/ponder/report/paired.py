@@ -53,8 +53,16 @@ class Diff:
         return self.sign != 0
 
     def __neg__(self) -> Diff:
-        return Diff(-self.diff, -self.hi, -self.lo, -self.seed_hi, -self.seed_lo, self.seeds,
-                    self.paired, tuple(-x for x in self.per_seed))  # fmt: skip
+        return Diff(
+            -self.diff,
+            -self.hi,
+            -self.lo,
+            -self.seed_hi,
+            -self.seed_lo,
+            self.seeds,
+            self.paired,
+            tuple(-x for x in self.per_seed),
+        )
 
 
 @dataclass
@@ -70,8 +78,9 @@ class Contrast:
         return self
 
     def minus(self, other: Contrast) -> Contrast:
-        return Contrast(self.data, self.terms + [(-w, r) for w, r in other.terms],
-                        self.const - other.const)  # fmt: skip
+        return Contrast(
+            self.data, self.terms + [(-w, r) for w, r in other.terms], self.const - other.const
+        )
 
     def result(self) -> Diff:
         point = self.const + sum(w * r["accuracy"].mean() for w, r in self.terms)
@@ -85,15 +94,24 @@ class Contrast:
             lo, hi, paired = point - hw, point + hw, False
         per_seed = self._per_seed()
         _, slo, shi = seed_ci(per_seed)
-        return Diff(float(point), float(lo), float(hi), slo, shi, max(1, len(per_seed)), paired,
-                    tuple(per_seed))  # fmt: skip
+        return Diff(
+            float(point),
+            float(lo),
+            float(hi),
+            slo,
+            shi,
+            max(1, len(per_seed)),
+            paired,
+            tuple(per_seed),
+        )
 
     def _parts(self) -> dict[str, np.ndarray] | None:
         """Per benchmark, Σ weight × seed-mean verdict per item over the items every term has."""
         sums: dict[str, pd.Series] = {}
         for w, rows in self.terms:
-            vecs = [self.data.items(m, b) for m, b in zip(rows["model"], rows["benchmark"],
-                                                          strict=True)]  # fmt: skip
+            vecs = [
+                self.data.items(m, b) for m, b in zip(rows["model"], rows["benchmark"], strict=True)
+            ]
             if any(v is None for v in vecs):
                 return None
             v = pd.concat(vecs, axis=1, join="inner").mean(axis=1) * w
@@ -109,8 +127,10 @@ class Contrast:
         out = []
         for s in sorted(set.intersection(*multi)):
             # A term with one seed (the teacher, a base checkpoint) enters every seed's contrast.
-            out.append(self.const + sum(w * (v[s] if len(v) > 1 else next(iter(v.values())))
-                                        for w, v in by_seed))  # fmt: skip
+            out.append(
+                self.const
+                + sum(w * (v[s] if len(v) > 1 else next(iter(v.values()))) for w, v in by_seed)
+            )
         return [float(x) for x in out]
 
 
@@ -122,8 +142,10 @@ def _hw(rows: pd.DataFrame) -> float:
 
 def cells(rows: pd.DataFrame, by: list[str]) -> dict[tuple, pd.DataFrame]:
     """Split rows into (by…, benchmark) cells: one configuration on one benchmark each."""
-    return {k if isinstance(k, tuple) else (k,): g
-            for k, g in rows.groupby(by + ["benchmark"], sort=True, dropna=False)}  # fmt: skip
+    return {
+        k if isinstance(k, tuple) else (k,): g
+        for k, g in rows.groupby(by + ["benchmark"], sort=True, dropna=False)
+    }
 
 
 def diff(

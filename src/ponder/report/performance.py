@@ -42,16 +42,28 @@ def task_sensitivity(data: ReportData) -> Analysis:
         i, r = top[top["fmt"] == "IFT"], top[top["fmt"] == "reasoning"]
         gains[bench] = _gain(data, top)
         d = gains[bench].result()
-        rows.append(dict(
-            benchmark=bench, category=i["category"].iloc[0], student=i["student"].iloc[0],
-            ift=i["accuracy"].mean(), reasoning=r["accuracy"].mean(),
-            ift_rule=i["rule_accuracy"].mean(), reasoning_rule=r["rule_accuracy"].mean(),
-            gain=d.diff, gain_low=d.lo, gain_high=d.hi, gain_seed_low=d.seed_lo,
-            gain_seed_high=d.seed_hi, seeds=d.seeds, significant=d.sign,
-            seed_values=list(d.per_seed),
-            token_factor=r["mean_tokens"].mean() / i["mean_tokens"].mean()
-            if i["mean_tokens"].mean() > 0 else np.nan,
-        ))  # fmt: skip
+        rows.append(
+            dict(
+                benchmark=bench,
+                category=i["category"].iloc[0],
+                student=i["student"].iloc[0],
+                ift=i["accuracy"].mean(),
+                reasoning=r["accuracy"].mean(),
+                ift_rule=i["rule_accuracy"].mean(),
+                reasoning_rule=r["rule_accuracy"].mean(),
+                gain=d.diff,
+                gain_low=d.lo,
+                gain_high=d.hi,
+                gain_seed_low=d.seed_lo,
+                gain_seed_high=d.seed_hi,
+                seeds=d.seeds,
+                significant=d.sign,
+                seed_values=list(d.per_seed),
+                token_factor=r["mean_tokens"].mean() / i["mean_tokens"].mean()
+                if i["mean_tokens"].mean() > 0
+                else np.nan,
+            )
+        )
     if not rows:
         return skip(f"no {dom} student size has both ρ=0 and ρ=1 runs")
     t = pd.DataFrame(rows).sort_values("gain", ascending=False, ignore_index=True)
@@ -63,27 +75,36 @@ def _fig1_reading(t: pd.DataFrame, gains: dict[str, Contrast], dom: str) -> str:
     hi, lo = t.iloc[0], t.iloc[-1]
     d_hi = gains[hi["benchmark"]].result()
     n_up = int((t["significant"] > 0).sum())
-    out = (f"At {hi['student']} ({dom} students), reasoning beats IFT on {n_up} of {len(t)} "
-           f"benchmarks. The largest gain is on {hi['benchmark']} ({W.signed(d_hi)}) for "
-           f"{W.factor(hi['token_factor'])} the tokens")  # fmt: skip
+    out = (
+        f"At {hi['student']} ({dom} students), reasoning beats IFT on {n_up} of {len(t)} "
+        f"benchmarks. The largest gain is on {hi['benchmark']} ({W.signed(d_hi)}) for "
+        f"{W.factor(hi['token_factor'])} the tokens"
+    )
     if len(t) > 1:
         nxt = t.iloc[1]
         gap = gains[hi["benchmark"]].minus(gains[nxt["benchmark"]]).result()
-        out += (f"; reasoning helps most there, significantly more than on {nxt['benchmark']} "
-                f"({W.difference(gap)})" if gap.sign > 0 else
-                f", not significantly more than on {nxt['benchmark']} ({W.difference(gap)})")  # fmt: skip
+        out += (
+            f"; reasoning helps most there, significantly more than on {nxt['benchmark']} "
+            f"({W.difference(gap)})"
+            if gap.sign > 0
+            else f", not significantly more than on {nxt['benchmark']} ({W.difference(gap)})"
+        )
         d_lo = gains[lo["benchmark"]].result()
-        out += (f". The smallest is on {lo['benchmark']} ({W.signed(d_lo)}) for "
-                f"{W.factor(lo['token_factor'])} the tokens")  # fmt: skip
+        out += (
+            f". The smallest is on {lo['benchmark']} ({W.signed(d_lo)}) for "
+            f"{W.factor(lo['token_factor'])} the tokens"
+        )
     fmt = t["category"].str[-2:]
     if {"OE", "MC"} <= set(fmt):
         oe = average([gains[b] for b in t.loc[fmt == "OE", "benchmark"]])
         mc = average([gains[b] for b in t.loc[fmt == "MC", "benchmark"]])
         d = oe.minus(mc).result()
-        out += (f". Open-ended benchmarks gain {W.pts(oe.result().diff)} on average against "
-                f"{W.pts(mc.result().diff)} for multiple-choice: "
-                + ("a significant difference" if d.significant else "no significant difference")
-                + f" ({W.difference(d)})")  # fmt: skip
+        out += (
+            f". Open-ended benchmarks gain {W.pts(oe.result().diff)} on average against "
+            f"{W.pts(mc.result().diff)} for multiple-choice: "
+            + ("a significant difference" if d.significant else "no significant difference")
+            + f" ({W.difference(d)})"
+        )
     return out + "."
 
 
@@ -98,12 +119,17 @@ def mono_phasic(data: ReportData) -> Analysis:
     detail = by_benchmark(both, ["series", "kind", "student", "params"])
     dom = primary_domain(data.core)
     reading = size_reading(data, endpoints(data.core, dom), dom)
-    return Analysis(reading + W.seed_note(data.max_seeds(e)), table=t, detail=detail,
-                    metric=data.metric_note(both["benchmark"]))  # fmt: skip
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(e)),
+        table=t,
+        detail=detail,
+        metric=data.metric_note(both["benchmark"]),
+    )
 
 
-def size_reading(data: ReportData, e: pd.DataFrame, dom: str, by: str = "category",
-                 what: str = "task categories") -> str:  # fmt: skip
+def size_reading(
+    data: ReportData, e: pd.DataFrame, dom: str, by: str = "category", what: str = "task categories"
+) -> str:
     """Reasoning vs IFT at the largest size per `by` panel, and how the gap moves with size."""
     both = e.groupby("params").filter(lambda s: set(s["fmt"]) == {"IFT", "reasoning"})
     if both.empty:
@@ -117,17 +143,27 @@ def size_reading(data: ReportData, e: pd.DataFrame, dom: str, by: str = "categor
         d = _gain(data, g).result()
         signs[f"{cat} ({W.signed(d)})"] = d.sign
     size = top["student"].iloc[0]
-    out = f"At the largest {dom} student ({size}), reasoning " + W.tally(
-        signs, "beats IFT", "trails IFT", chance, what) + "."  # fmt: skip
+    out = (
+        f"At the largest {dom} student ({size}), reasoning "
+        + W.tally(signs, "beats IFT", "trails IFT", chance, what)
+        + "."
+    )
     small = both[both["params"] == both["params"].min()]
     if small["params"].iloc[0] != top["params"].iloc[0]:
         grow = _gain(data, top).minus(_gain(data, small)).result()
-        out += (f" Averaged over {what}, the reasoning − IFT gap at {size} is "
-                f"{W.pts(_gain(data, top).result().diff)} against "
-                f"{W.pts(_gain(data, small).result().diff)} at {small['student'].iloc[0]}: "
-                + ("it grows with size" if grow.sign > 0 else "it shrinks with size"
-                   if grow.sign < 0 else "no significant change with size")
-                + f" ({W.difference(grow)}).")  # fmt: skip
+        out += (
+            f" Averaged over {what}, the reasoning − IFT gap at {size} is "
+            f"{W.pts(_gain(data, top).result().diff)} against "
+            f"{W.pts(_gain(data, small).result().diff)} at {small['student'].iloc[0]}: "
+            + (
+                "it grows with size"
+                if grow.sign > 0
+                else "it shrinks with size"
+                if grow.sign < 0
+                else "no significant change with size"
+            )
+            + f" ({W.difference(grow)})."
+        )
     return out
 
 
@@ -151,8 +187,10 @@ def length_by_correctness(data: ReportData) -> Analysis:
     if e.empty or e[["mean_tokens_correct", "mean_tokens_incorrect"]].isna().all().all():
         return skip("needs ρ=1 students with mean_tokens_correct/incorrect")
     t = by_category(e, ["student", "params"])
-    ci = [_lengths(data, e[(e["params"] == p) & (e["category"] == c)])
-          for p, c in zip(t["params"], t["category"], strict=True)]  # fmt: skip
+    ci = [
+        _lengths(data, e[(e["params"] == p) & (e["category"] == c)])
+        for p, c in zip(t["params"], t["category"], strict=True)
+    ]
     t["ratio"] = t["tokens_incorrect"] / t["tokens_correct"]
     t["ratio_low"] = [c[1] for c in ci]
     t["ratio_high"] = [c[2] for c in ci]
@@ -167,8 +205,11 @@ def length_by_correctness(data: ReportData) -> Analysis:
             f"shorter in {shorter} (95% bootstrap CI of the length ratio excluding 1)"
         )
     else:
-        reading = ("No (size, category) cell has per-item answers with ≥ 5 correct and ≥ 5 "
-                   "incorrect ones, so lengths are not compared")  # fmt: skip
+        reading = (
+            "No (size, category) cell has per-item answers with ≥ 5 correct and ≥ 5 "
+            "incorrect ones, so lengths are not compared"
+        )
     reading += f"; median ratio {W.factor(ok['ratio'].median())} over {len(ok)} cells."
-    return Analysis(reading + W.seed_note(data.max_seeds(e)), table=t,
-                    metric=data.metric_note(e["benchmark"]))  # fmt: skip
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(e)), table=t, metric=data.metric_note(e["benchmark"])
+    )

@@ -17,9 +17,18 @@ from ponder.report.paired import Contrast, average, diff
 
 def _row(d, **keys) -> dict:
     r = d.result()
-    return {**keys, "gap": r.diff, "gap_low": r.lo, "gap_high": r.hi, "ci": (r.hi - r.lo) / 2,
-            "gap_seed_low": r.seed_lo, "gap_seed_high": r.seed_hi, "seeds": r.seeds,
-            "significant": r.sign, "seed_values": list(r.per_seed)}  # fmt: skip
+    return {
+        **keys,
+        "gap": r.diff,
+        "gap_low": r.lo,
+        "gap_high": r.hi,
+        "ci": (r.hi - r.lo) / 2,
+        "gap_seed_low": r.seed_lo,
+        "gap_seed_high": r.seed_hi,
+        "seeds": r.seeds,
+        "significant": r.sign,
+        "seed_values": list(r.per_seed),
+    }
 
 
 def _at(m: pd.DataFrame, schedule: str | None, ratio: float) -> pd.DataFrame:
@@ -39,8 +48,13 @@ def seq_vs_mixed(data: ReportData) -> Analysis:
     if not both:
         return skip("needs intermediate ratios under both schedules")
     # Only sizes trained under both schedules enter, so the two curves average the same students.
-    sizes = set.intersection(*(set(m.loc[(m["ratio"] == r) & (m["schedule"] == s), "params"])
-                               for r in both for s in ("sequential", "mixed")))  # fmt: skip
+    sizes = set.intersection(
+        *(
+            set(m.loc[(m["ratio"] == r) & (m["schedule"] == s), "params"])
+            for r in both
+            for s in ("sequential", "mixed")
+        )
+    )
     if not sizes or not (m["ratio"] == 0.0).any():
         return skip("needs intermediate ratios under both schedules and ρ=0 at one student size")
     m = m[m["params"].isin(sizes)]
@@ -50,28 +64,41 @@ def seq_vs_mixed(data: ReportData) -> Analysis:
         for r in ratios:
             for cat, g in m.groupby("category", sort=True):
                 tok = _at(g, s, r)["mean_tokens"].mean()
-                rows.append(_row(gap_to_ift(data, g, s, r), schedule=s, ratio=r, category=cat,
-                                 mean_tokens=tok))  # fmt: skip
+                rows.append(
+                    _row(
+                        gap_to_ift(data, g, s, r),
+                        schedule=s,
+                        ratio=r,
+                        category=cat,
+                        mean_tokens=tok,
+                    )
+                )
     t = pd.DataFrame(rows)
     parts = []
     for s in ("mixed", "sequential"):
         best = max(both, key=lambda r: gap_to_ift(data, m, s, r).result().diff)
         d = gap_to_ift(data, m, s, best).result()
         tok = m.loc[(m["ratio"] == best) & (m["schedule"] == s), "mean_tokens"].mean()
-        parts.append(f"the best {s} ratio is ρ={best:g}, {W.pts(d.diff)} over IFT ({W.ci(d)}; "
-                     f"{tok:.0f}-token answers)")  # fmt: skip
-    mixed_minus_seq = average([diff(data, _at(m, "mixed", r), _at(m, "sequential", r),
-                                    by=["params"]) for r in both]).result()  # fmt: skip
-    verdict = {1: "mixed training is significantly better",
-               -1: "sequential training is significantly better",
-               0: "no significant difference between the schedules"}[mixed_minus_seq.sign]  # fmt: skip
+        parts.append(
+            f"the best {s} ratio is ρ={best:g}, {W.pts(d.diff)} over IFT ({W.ci(d)}; "
+            f"{tok:.0f}-token answers)"
+        )
+    mixed_minus_seq = average(
+        [diff(data, _at(m, "mixed", r), _at(m, "sequential", r), by=["params"]) for r in both]
+    ).result()
+    verdict = {
+        1: "mixed training is significantly better",
+        -1: "sequential training is significantly better",
+        0: "no significant difference between the schedules",
+    }[mixed_minus_seq.sign]
     reading = (
         f"Averaged over sizes and task categories, {parts[0]}, while {parts[1]}. Averaged over "
         f"the intermediate ratios, mixed − sequential is {W.pts(mixed_minus_seq.diff)} "
         f"({W.ci(mixed_minus_seq)}): {verdict}."
     )
-    return Analysis(reading + W.seed_note(data.max_seeds(m)), table=t,
-                    metric=data.metric_note(m["benchmark"]))  # fmt: skip
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(m)), table=t, metric=data.metric_note(m["benchmark"])
+    )
 
 
 def ratio_gap(data: ReportData) -> Analysis:
@@ -82,9 +109,11 @@ def ratio_gap(data: ReportData) -> Analysis:
     t = ratio_table(data, m, "category")
     if t.empty:
         return skip("needs ρ=0 and at least one other sequential ratio per size")
-    return Analysis(ratio_reading(data, m, t, "category", "task categories")
-                    + W.seed_note(data.max_seeds(m)), table=t,
-                    metric=data.metric_note(m["benchmark"]))  # fmt: skip
+    return Analysis(
+        ratio_reading(data, m, t, "category", "task categories") + W.seed_note(data.max_seeds(m)),
+        table=t,
+        metric=data.metric_note(m["benchmark"]),
+    )
 
 
 def ratio_table(data: ReportData, m: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -94,8 +123,9 @@ def ratio_table(data: ReportData, m: pd.DataFrame, by: str) -> pd.DataFrame:
         base = m[(m["params"] == p) & (m["ratio"] == 0.0) & (m[by] == name)]
         if base.empty:
             continue
-        rows.append(_row(diff(data, g, base), student=g["student"].iloc[0], params=p, ratio=r,
-                         **{by: name}))  # fmt: skip
+        rows.append(
+            _row(diff(data, g, base), student=g["student"].iloc[0], params=p, ratio=r, **{by: name})
+        )
     return pd.DataFrame(rows)
 
 
@@ -103,10 +133,15 @@ def ratio_reading(data: ReportData, m: pd.DataFrame, t: pd.DataFrame, by: str, w
     top = t[t["params"] == t["params"].max()]
     r1 = top["ratio"].max()
     end = top[top["ratio"] == r1]
-    signs = {f"{n} ({W.signed(_gap(data, m, n, by, r1, top))})": s
-             for n, s in zip(end[by], end["significant"], strict=True)}  # fmt: skip
-    out = (f"For the largest student ({top['student'].iloc[0]}), ρ={r1:g} against ρ=0 "
-           + W.tally(signs, "raises accuracy", "lowers it", [], what) + ".")  # fmt: skip
+    signs = {
+        f"{n} ({W.signed(_gap(data, m, n, by, r1, top))})": s
+        for n, s in zip(end[by], end["significant"], strict=True)
+    }
+    out = (
+        f"For the largest student ({top['student'].iloc[0]}), ρ={r1:g} against ρ=0 "
+        + W.tally(signs, "raises accuracy", "lowers it", [], what)
+        + "."
+    )
     wins, cells = 0, 0
     for _, g in m.groupby(["params", by]):
         inner = [r for r in g["ratio"].unique() if 0 < r < 1]
@@ -119,8 +154,10 @@ def ratio_reading(data: ReportData, m: pd.DataFrame, t: pd.DataFrame, by: str, w
         d = diff(data, g[g["ratio"] == best_in], g[g["ratio"] == best_end]).result()
         wins += d.sign > 0
     if cells:
-        out += (f" The best intermediate ratio significantly beats the better end (ρ=0 or 1) in "
-                f"{wins} of {cells} (size, {by}) cells (paired CIs).")  # fmt: skip
+        out += (
+            f" The best intermediate ratio significantly beats the better end (ρ=0 or 1) in "
+            f"{wins} of {cells} (size, {by}) cells (paired CIs)."
+        )
     return out
 
 
@@ -147,24 +184,34 @@ def domain_adaptation(data: ReportData) -> Analysis:
     rows = []
     for (name, p, cat), g in series.groupby(["series", "params", "category"], sort=True):
         r = ref[(ref["params"] == p) & (ref["category"] == cat)]
-        rows.append(_row(diff(data, g, r), series=name, student=g["student"].iloc[0], params=p,
-                         category=cat))  # fmt: skip
+        rows.append(
+            _row(
+                diff(data, g, r), series=name, student=g["student"].iloc[0], params=p, category=cat
+            )
+        )
     t = pd.DataFrame(rows)
     top = series[series["params"] == series["params"].max()]
     r_top = ref[ref["params"] == top["params"].iloc[0]]
     bits = []
     for fam in ("math", "general"):
-        gains = {n: diff(data, g[g["family"] == fam], r_top[r_top["family"] == fam])
-                 for n, g in top.groupby("series")}  # fmt: skip
+        gains = {
+            n: diff(data, g[g["family"] == fam], r_top[r_top["family"] == fam])
+            for n, g in top.groupby("series")
+        }
         ranked = sorted(gains, key=lambda n: gains[n].result().diff, reverse=True)
         best = gains[ranked[0]].result()
-        bit = (f"on {fam} tasks the highest is {ranked[0]}, {W.pts(best.diff)} over general IFT "
-               f"({W.ci(best)})")  # fmt: skip
+        bit = (
+            f"on {fam} tasks the highest is {ranked[0]}, {W.pts(best.diff)} over general IFT "
+            f"({W.ci(best)})"
+        )
         if len(ranked) > 1:
             gap = gains[ranked[0]].minus(gains[ranked[1]]).result()
             bit += ", significantly above " if gap.sign > 0 else ", not significantly above "
             bit += f"the next, {ranked[1]} ({W.difference(gap)})"
         bits.append(bit)
     reading = f"At {top['student'].iloc[0]}, " + "; ".join(bits) + "."
-    return Analysis(reading + W.seed_note(data.max_seeds(series)), table=t,
-                    metric=data.metric_note(series["benchmark"]))  # fmt: skip
+    return Analysis(
+        reading + W.seed_note(data.max_seeds(series)),
+        table=t,
+        metric=data.metric_note(series["benchmark"]),
+    )

@@ -53,13 +53,18 @@ def aggregate(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         _, lo, hi = seed_ci(vals)
         s = len(g)
         var = g["var_mean"].sum(min_count=s)
-        out.append({
-            **dict(zip(keys, key, strict=True)),
-            **{c: g[c].mean() for c in MEANS},
-            "ci": float(np.sqrt(var) / s) if np.isfinite(var) else np.nan,
-            "ci_seed": (hi - lo) / 2, "seeds": s, "seed_values": vals,
-            "k": int(g["k"].max()), "models": sorted({m for ms in g["models"] for m in ms}),
-        })  # fmt: skip
+        out.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                **{c: g[c].mean() for c in MEANS},
+                "ci": float(np.sqrt(var) / s) if np.isfinite(var) else np.nan,
+                "ci_seed": (hi - lo) / 2,
+                "seeds": s,
+                "seed_values": vals,
+                "k": int(g["k"].max()),
+                "models": sorted({m for ms in g["models"] for m in ms}),
+            }
+        )
     return pd.DataFrame(out)
 
 

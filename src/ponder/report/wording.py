@@ -83,8 +83,10 @@ def seed_note(seeds: int) -> str:
     """The caveat a one-seed study's readings carry."""
     if seeds >= 2:
         return ""
-    return (" One training seed: these CIs cover the test items only, not training randomness"
-            " (add `seeds: [0, 1, 2]` to the grid).")  # fmt: skip
+    return (
+        " One training seed: these CIs cover the test items only, not training randomness"
+        " (add `seeds: [0, 1, 2]` to the grid)."
+    )
 
 
 def listing(parts: list[str], empty: str = "none") -> str:

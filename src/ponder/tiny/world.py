@@ -2,12 +2,12 @@
 
 Four families, one per cell of §2.3's taxonomy (general vs math × multiple-choice vs open-ended):
 
-| family      | task                                          | steps | role                          |
-|-------------|-----------------------------------------------|-------|-------------------------------|
-| general-mc  | which of four words belongs to a category     | 1-4   | knowledge MC (a scan)         |
-| general-oe  | the colour of a thing (one of 16 facts)       | 1     | negative control: a look-up   |
-| math-mc     | which of four sums/products is even (or odd)  | 1-4   | math MC (a scan)              |
-| math-oe     | (a+b)*c-d                                     | 3     | positive control              |
+| family     | task                                         | steps | role                        |
+|------------|----------------------------------------------|-------|-----------------------------|
+| general-mc | which of four words belongs to a category    | 1-4   | knowledge MC (a scan)       |
+| general-oe | the colour of a thing (one of 16 facts)      | 1     | negative control: a look-up |
+| math-mc    | which of four sums/products is even (or odd) | 1-4   | math MC (a scan)            |
+| math-oe    | (a+b)*c-d                                    | 3     | positive control            |
 
 Prompts follow Table 4: an instruction ending "… put the answer (and only answer) inside
 \\boxed{}." then the question. Test and train splits are disjoint by the item's key (the underlying
@@ -97,8 +97,12 @@ def _sample_key(family: str, rng: random.Random) -> tuple:
         terms.insert(pos, terms.pop(0))
         return (PARITY[want], tuple(terms), pos)
     if family == "general-oe":
-        return (rng.choice(sorted(COLOURS)), rng.choice(NAMES), rng.choice(TOWNS),
-                rng.randrange(len(OE_TEMPLATES)))  # fmt: skip
+        return (
+            rng.choice(sorted(COLOURS)),
+            rng.choice(NAMES),
+            rng.choice(TOWNS),
+            rng.randrange(len(OE_TEMPLATES)),
+        )
     cats = sorted(CATEGORIES)
     cat = rng.choice(cats)
     others = rng.sample([c for c in cats if c != cat], 3)  # one distractor per other category

@@ -61,8 +61,13 @@ class Encoded:
                 f"example {name(i)}: prompt of {n_prompt[i]} tokens leaves no room for an "
                 f"answer within train.max_seq_len={max_seq_len}"
             )
-        return cls(ids, np.asarray(starts, dtype=np.int64), np.minimum(full, max_seq_len),
-                   n_prompt, full > max_seq_len)  # fmt: skip
+        return cls(
+            ids,
+            np.asarray(starts, dtype=np.int64),
+            np.minimum(full, max_seq_len),
+            n_prompt,
+            full > max_seq_len,
+        )
 
     @property
     def answer_lengths(self) -> np.ndarray:
@@ -147,8 +152,9 @@ def encode(tokenizer, examples: list[dict], max_seq_len: int) -> Encoded:
         raise PonderError("mix: no training examples")
     ids, lengths, n_prompt = encode_rows(tokenizer, examples)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    return Encoded.from_rows(ids, starts, lengths, n_prompt, max_seq_len,
-                             lambda i: examples[i]["id"])  # fmt: skip
+    return Encoded.from_rows(
+        ids, starts, lengths, n_prompt, max_seq_len, lambda i: examples[i]["id"]
+    )
 
 
 @dataclass

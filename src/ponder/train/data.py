@@ -57,8 +57,15 @@ def tokenize_procs(cfg: TrainConfig) -> int:
     return cfg.tokenize_procs or min(cores or 1, MAX_TOKENIZE_PROCS)
 
 
-def load(accelerator, mix: Path | Sequence[dict], tokenizer, tokenizer_dir: Path, cache: Path,
-         work: Path, cfg: TrainConfig) -> tuple[Encoded, str]:  # fmt: skip
+def load(
+    accelerator,
+    mix: Path | Sequence[dict],
+    tokenizer,
+    tokenizer_dir: Path,
+    cache: Path,
+    work: Path,
+    cfg: TrainConfig,
+) -> tuple[Encoded, str]:
     """(the mix as an `Encoded` view of its token store, the store's key) on every rank."""
     from accelerate.utils import broadcast_object_list
 

@@ -59,8 +59,9 @@ class _Run:
     timing: dict = field(default_factory=dict)
 
 
-def _setup(init_dir: Path, mix, out_dir: Path, cfg: TrainConfig, lr: float, seed: int,
-           cache: Path | None) -> _Run:  # fmt: skip
+def _setup(
+    init_dir: Path, mix, out_dir: Path, cfg: TrainConfig, lr: float, seed: int, cache: Path | None
+) -> _Run:
     """Accelerator, model, data plan, optimizer and WSD schedule, then the resume point."""
     import torch
     from accelerate.utils import set_seed
@@ -82,9 +83,12 @@ def _setup(init_dir: Path, mix, out_dir: Path, cfg: TrainConfig, lr: float, seed
     if sharded:  # FSDP2: ponder's units (sharding.py); the optimizer sees the sharded parameters
         model = sharding.shard(model, bf16=accelerator.mixed_precision == "bf16")
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
-        weight_decay=cfg.weight_decay, fused=torch.cuda.is_available(),  # App. B: AdamW_fused
-    )  # fmt: skip
+        model.parameters(),
+        lr=lr,
+        betas=(cfg.adam_beta1, cfg.adam_beta2),
+        weight_decay=cfg.weight_decay,
+        fused=torch.cuda.is_available(),  # App. B: AdamW_fused
+    )
     scheduler = wsd_scheduler(
         optimizer, len(steps), cfg.warmup_steps, cfg.decay_steps, cfg.final_lr_ratio
     )
@@ -92,8 +96,24 @@ def _setup(init_dir: Path, mix, out_dir: Path, cfg: TrainConfig, lr: float, seed
         model, optimizer = accelerator.prepare(model, optimizer)
     forward = torch.compile(model) if cfg.compile else model
     accelerator.register_for_checkpointing(scheduler)
-    run = _Run(cfg, out_dir, work, accelerator, model, forward, optimizer, scheduler, tokenizer,
-               enc, steps, plan_hash, key, kernel, lr, sharded)  # fmt: skip
+    run = _Run(
+        cfg,
+        out_dir,
+        work,
+        accelerator,
+        model,
+        forward,
+        optimizer,
+        scheduler,
+        tokenizer,
+        enc,
+        steps,
+        plan_hash,
+        key,
+        kernel,
+        lr,
+        sharded,
+    )
     _trackers(run)
     return run
 
@@ -185,8 +205,13 @@ def _loop(run: _Run, progress: bool) -> tuple[float, int]:
         run.timing["wall"] = elapsed  # the loop's clock stops at the last step's end, as the log's
         if k - run.start == WARM - 1:
             run.timing["warm"] = elapsed
-        record = {"step": k + 1, "loss": loss, "lr": lr_now, "tokens": run.steps[k].tokens,
-                  "elapsed_s": round(elapsed, 4)}  # since this process started  # fmt: skip
+        record = {
+            "step": k + 1,
+            "loss": loss,
+            "lr": lr_now,
+            "tokens": run.steps[k].tokens,
+            "elapsed_s": round(elapsed, 4),
+        }  # since this process started
         if log:
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -237,6 +262,14 @@ def train_phase(
     run = _setup(Path(init_dir), mix, Path(out_dir), cfg, lr, seed, cache)
     loss, slots = _loop(run, progress)
     summary = summarize(run, loss, slots)
-    runtime.finalize(run.accelerator, run.model, run.tokenizer, run.work, run.out_dir, summary,
-                     run.enc.lengths, sharded=run.sharded)  # fmt: skip
+    runtime.finalize(
+        run.accelerator,
+        run.model,
+        run.tokenizer,
+        run.work,
+        run.out_dir,
+        summary,
+        run.enc.lengths,
+        sharded=run.sharded,
+    )
     return summary

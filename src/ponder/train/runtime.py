@@ -162,8 +162,9 @@ def apply_liger(model) -> None:
     apply(model=model)
 
 
-def finalize(accelerator, model, tokenizer, work: Path, out_dir: Path, summary, lens,
-             sharded: bool = False) -> None:  # fmt: skip
+def finalize(
+    accelerator, model, tokenizer, work: Path, out_dir: Path, summary, lens, sharded: bool = False
+) -> None:
     """Write model + tokenizer + log + summary into a temp dir and rename it onto `out_dir`."""
     # Both gather the full weights (a collective: every rank calls it)
     state = sharding.full_state_dict(model) if sharded else accelerator.get_state_dict(model)

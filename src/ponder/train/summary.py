@@ -48,20 +48,30 @@ def summarize(run, loss: float, slots: int) -> dict:
     dims = ModelDims.from_hf_config(acc.unwrap_model(run.model).config)
     run_lens = np.concatenate([lens[s.examples] for s in steps[run.start :]] or [lens[:0]])
     summary = {
-        "steps": len(steps), "resumed_from_step": run.start, "examples": int(len(lens)),
-        "tokens": int(lens.sum()), "answer_tokens": int(enc.answer_lengths.sum()),
-        "truncated_examples": enc.truncated, "seq_lens": "seq_lens.npy",
-        "seq_len_sum": int(lens.sum()), "seq_len_sq_sum": int((lens.astype(np.float64) ** 2).sum()),
+        "steps": len(steps),
+        "resumed_from_step": run.start,
+        "examples": int(len(lens)),
+        "tokens": int(lens.sum()),
+        "answer_tokens": int(enc.answer_lengths.sum()),
+        "truncated_examples": enc.truncated,
+        "seq_lens": "seq_lens.npy",
+        "seq_len_sum": int(lens.sum()),
+        "seq_len_sq_sum": int((lens.astype(np.float64) ** 2).sum()),
         "train_flops": train_flops(dims, lens, "paper"),
         "train_flops_exact": train_flops(dims, lens, "exact"),
-        "final_loss": loss, "lr": run.lr,
+        "final_loss": loss,
+        "lr": run.lr,
         "wsd_phases": list(wsd_phases(len(steps), run.cfg.warmup_steps, run.cfg.decay_steps)),
         "micro_batches_per_step": float(np.mean([len(s.micro) for s in steps])) / acc.num_processes,
         "world_size": acc.num_processes,
         "distributed": acc.distributed_type.value,  # NO, MULTI_CPU, MULTI_GPU, FSDP, ...
         "sharding": "fsdp2" if run.sharded else "none",
-        "precision": acc.mixed_precision, "attention": run.kernel, "liger": run.cfg.liger,
-        "device": str(acc.device), "token_store": run.store_key, "wall_s": run.timing["wall"],
-    }  # fmt: skip
+        "precision": acc.mixed_precision,
+        "attention": run.kernel,
+        "liger": run.cfg.liger,
+        "device": str(acc.device),
+        "token_store": run.store_key,
+        "wall_s": run.timing["wall"],
+    }
     _speed(run, summary, dims, run_lens, slots)
     return summary

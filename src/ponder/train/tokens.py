@@ -120,8 +120,9 @@ def _encoded(pf, tokenizer, tokenizer_dir: Path, procs: int):
 
     # spawn: a forked child would inherit torch's threads and the tokenizer's thread pool
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(procs, mp_context=ctx, initializer=_init_worker,
-                             initargs=(str(tokenizer_dir),)) as pool:  # fmt: skip
+    with ProcessPoolExecutor(
+        procs, mp_context=ctx, initializer=_init_worker, initargs=(str(tokenizer_dir),)
+    ) as pool:
         window: deque = deque()  # at most 2 batches per worker in flight: bounded memory
         for cols in _batches(pf, BATCH_ROWS):
             window.append((cols, pool.submit(_encode_batch, {c: cols[c] for c in COLUMNS})))
@@ -162,11 +163,20 @@ def _build(mix: Path, tokenizer, tokenizer_dir: Path, procs: int, key: str, tmp:
     np.save(tmp / "n_prompt.npy", np.concatenate(n_prompt)[rows])
     np.save(tmp / "rows.npy", rows)
     seconds = time.perf_counter() - t0
-    atomic_write_json(tmp / "meta.json", {
-        "format": FORMAT, "key": key, "mix": str(mix), "examples": n, "tokens": total,
-        "dtype": "int32", "procs": procs, "tokenize_s": round(seconds, 3),
-        "tokens_per_s": round(total / seconds, 1) if seconds > 0 else None,
-    })  # fmt: skip
+    atomic_write_json(
+        tmp / "meta.json",
+        {
+            "format": FORMAT,
+            "key": key,
+            "mix": str(mix),
+            "examples": n,
+            "tokens": total,
+            "dtype": "int32",
+            "procs": procs,
+            "tokenize_s": round(seconds, 3),
+            "tokens_per_s": round(total / seconds, 1) if seconds > 0 else None,
+        },
+    )
 
 
 @contextmanager
@@ -186,8 +196,9 @@ def _locked(cache: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def ensure_store(mix: Path, tokenizer, tokenizer_dir: Path, cache: Path, key: str,
-                 procs: int) -> Path:  # fmt: skip
+def ensure_store(
+    mix: Path, tokenizer, tokenizer_dir: Path, cache: Path, key: str, procs: int
+) -> Path:
     """The store `<cache>/<key>` of this mix and tokenizer, built unless a whole one is there."""
     store = cache / key
     if is_ready(store):
@@ -223,8 +234,9 @@ def open_store(store: Path, max_seq_len: int) -> Encoded:
         row = int(np.load(store / "rows.npy", mmap_mode="r")[i])
         return str(pq.read_table(store / "ids.parquet")["id"][row])
 
-    return Encoded.from_rows(ids, load("starts"), load("lengths"), load("n_prompt"), max_seq_len,
-                             name)  # fmt: skip
+    return Encoded.from_rows(
+        ids, load("starts"), load("lengths"), load("n_prompt"), max_seq_len, name
+    )
 
 
 def store_meta(store: Path) -> dict:
