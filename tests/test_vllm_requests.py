@@ -10,7 +10,7 @@ import pytest
 from ponder.config import TeacherConfig
 from ponder.errors import PonderError
 from ponder.lm import make_teacher
-from ponder.lm.base import GenRequest
+from ponder.lm.base import GenRequest, template_kwargs
 from ponder.lm.vllm_offline import VLLMOfflineLM, build_calls, sampling_kwargs
 
 
@@ -81,6 +81,29 @@ def test_calls_are_grouped_by_thinking_toggle():
         ({"enable_thinking": True}, [1]),
         ({}, [3]),
     ]
+
+
+@pytest.mark.parametrize(
+    ("base", "thinking", "own", "expected"),
+    [
+        ({}, None, {}, {}),
+        ({}, True, {}, {"enable_thinking": True}),
+        # the request's own arguments come last: a switch spelt another way (DeepSeek-V3.1)
+        ({}, None, {"thinking": False}, {"thinking": False}),
+        ({"enable_thinking": True}, False, {}, {"enable_thinking": False}),
+        ({"x": 1}, True, {"enable_thinking": False}, {"x": 1, "enable_thinking": False}),
+    ],
+)
+def test_template_kwargs_layer_backend_toggle_then_request(base, thinking, own, expected):
+    r = GenRequest([{"role": "user", "content": "q"}], thinking=thinking, chat_template_kwargs=own)
+    assert template_kwargs(base, r) == expected
+
+
+def test_calls_are_grouped_by_their_template_arguments():
+    reqs = [req("a", None), req("b", None), req("c", None)]
+    reqs[0].chat_template_kwargs = {"thinking": True}
+    reqs[2].chat_template_kwargs = {"thinking": True}
+    assert build_calls(reqs, {"x": 1}) == [({"x": 1, "thinking": True}, [0, 2]), ({"x": 1}, [1])]
 
 
 def test_generate_returns_normalised_results_in_input_order():

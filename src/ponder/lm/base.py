@@ -25,6 +25,9 @@ class GenRequest:
     id: str = ""
     # Strings that end the answer besides the model's EOS (a student's end-of-turn token).
     stop: tuple[str, ...] = ()
+    # Chat-template arguments of this request, applied over the backend's own and after the
+    # thinking toggle (a teacher switched by another key, e.g. DeepSeek-V3.1's `thinking`).
+    chat_template_kwargs: dict = field(default_factory=dict)
     # Backend extras: `raw_prompt` (a base model's few-shot text, sent without a chat template),
     # `extra_body` (openai), sampling knobs such as `top_k` (vllm).
     extra: dict = field(default_factory=dict)
@@ -49,6 +52,15 @@ class LM(Protocol):
 
 
 _THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
+
+
+def template_kwargs(base: dict, req: GenRequest) -> dict:
+    """The chat-template arguments one request is rendered with: the backend's own, then the
+    thinking toggle as `enable_thinking` (Qwen3's switch, §2.2), then the request's own."""
+    kwargs = dict(base)
+    if req.thinking is not None:
+        kwargs["enable_thinking"] = req.thinking
+    return kwargs | req.chat_template_kwargs
 
 
 def join_thinking(reasoning: str | None, answer: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ponder.errors import PonderError
-from ponder.lm.base import GenRequest, GenResult, split_thinking
+from ponder.lm.base import GenRequest, GenResult, split_thinking, template_kwargs
 
 
 def _pick_device(device: str | None) -> str:
@@ -102,9 +102,7 @@ class HFLocalLM:
         raw = req.extra.get("raw_prompt")
         if raw is not None:
             return raw
-        kwargs = dict(self.chat_template_kwargs)
-        if req.thinking is not None:
-            kwargs["enable_thinking"] = req.thinking
+        kwargs = template_kwargs(self.chat_template_kwargs, req)
         if self.tokenizer.chat_template is None:
             raise PonderError(f"model {self.name}: tokenizer has no chat template (use raw_prompt)")
         return self.tokenizer.apply_chat_template(

@@ -34,7 +34,7 @@ import time
 from collections.abc import Sequence
 
 from ponder.errors import PonderError
-from ponder.lm.base import GenRequest, GenResult, split_thinking
+from ponder.lm.base import GenRequest, GenResult, split_thinking, template_kwargs
 from ponder.lm.fleet import CONNECT, UNANSWERED, Fleet, failure
 
 # A host that does not answer a connect within this many seconds is down; the answer itself may
@@ -146,9 +146,8 @@ class OpenAILM:
             body["seed"] = req.seed
         if req.stop:
             body["stop"] = list(req.stop)
-        if req.thinking is not None:
-            ctk = dict(body.get("chat_template_kwargs") or {})
-            ctk["enable_thinking"] = req.thinking
+        ctk = template_kwargs(body.get("chat_template_kwargs") or {}, req)
+        if ctk:
             body["chat_template_kwargs"] = ctk
         return body
 

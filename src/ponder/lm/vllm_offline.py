@@ -16,11 +16,12 @@ which skips special tokens such as `<|im_end|>`); a request's `stop` strings bec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ponder.errors import PonderError
-from ponder.lm.base import GenRequest, GenResult
+from ponder.lm.base import GenRequest, GenResult, template_kwargs
 from ponder.lm.openai_api import normalise
 
 
@@ -47,18 +48,15 @@ def build_calls(
     requests: Sequence[GenRequest], base_kwargs: dict | None = None
 ) -> list[tuple[dict, list[int]]]:
     """Group chat requests into `LLM.chat` calls: [(chat_template_kwargs, request indices)], one
-    call per thinking toggle, in first-seen order (raw-prompt requests are not chat calls)."""
-    groups: dict[bool | None, list[int]] = {}
+    call per distinct set of template arguments (the thinking toggle and the request's own), in
+    first-seen order (raw-prompt requests are not chat calls)."""
+    groups: dict[str, tuple[dict, list[int]]] = {}
     for i, r in enumerate(requests):
         if r.extra.get("raw_prompt") is None:
-            groups.setdefault(r.thinking, []).append(i)
-    calls = []
-    for thinking, idx in groups.items():
-        ctk = dict(base_kwargs or {})
-        if thinking is not None:
-            ctk["enable_thinking"] = thinking
-        calls.append((ctk, idx))
-    return calls
+            ctk = template_kwargs(base_kwargs or {}, r)
+            key = json.dumps(ctk, sort_keys=True, default=str)
+            groups.setdefault(key, (ctk, []))[1].append(i)
+    return list(groups.values())
 
 
 class VLLMOfflineLM:
