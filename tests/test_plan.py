@@ -157,6 +157,32 @@ def test_sbatch_scripts_render_and_parse(tmp_path, study):
         assert (tmp_path / "serve-gpt-oss-120b.sbatch").exists()
 
 
+# Each array's script opens with what its own stage does (the stage prefix of the job name).
+HEADER_WORDS = {
+    "generate": "teacher generation",
+    "prepare": "preparation",
+    "train": "training, phase",
+    "eval": "evaluation",
+    "judge": "judging",
+    "final": "results table and the report",
+}
+
+
+@pytest.mark.parametrize("study", ["paper", "tiny"])
+def test_each_sbatch_header_describes_its_own_stage(tmp_path, study):
+    cfg = load_study(study)
+    cluster = load_cluster()
+    files = render_slurm(cfg, plan(cfg, cluster), tmp_path, cluster, "{}", RunDir(tmp_path / "r"))
+    seen = set()
+    for f in (f for f in files if f.suffix == ".sbatch" and not f.name.startswith("serve-")):
+        header = f.read_text().splitlines()[1]
+        stage = next(s for s in HEADER_WORDS if f.stem.startswith(s))
+        others = [w for s, w in HEADER_WORDS.items() if s != stage]
+        assert HEADER_WORDS[stage] in header and not any(w in header for w in others), header
+        seen.add(stage)
+    assert {"prepare", "train", "eval", "final"} <= seen
+
+
 # ---------------------------------------------------------------- running steps
 def _fake_execute(ctx, step):
     """Stands in for a stage: takes a moment, counts its runs, writes the artifact."""

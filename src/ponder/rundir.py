@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -195,18 +194,17 @@ def config_hash(obj: Any) -> str:
 
 @functools.cache
 def code_version() -> str:
-    """Package version plus the git commit when running from a checkout (read once)."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"{__version__}+{sha}" if sha else __version__
+    """The package version plus a hash of what produces results: every Python source and
+    resource file of the installed package (read once). Docs, tests and README commits leave it
+    alone, so finished steps stay current; an edit to any source or resource changes it."""
+    root = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
+            continue
+        digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
 def manifest_path(artifact: Path | str) -> Path:

@@ -50,6 +50,33 @@ def _jobs(steps: list[PlannedStep]) -> list[dict]:
     return list(jobs.values())
 
 
+def describe(stage: str, res: Resources) -> str:
+    """The header line of a stage's sbatch script: what its steps do, and where they run."""
+    if stage.startswith("train"):
+        level = int(stage[5:])
+        what = (
+            "training, phase 1 of every grid arm"
+            if level == 1
+            else (
+                f"training, phase {level} of the bi-phasic arms (each starts from phase {level - 1})"
+            )
+        )
+        if res.launcher == "accelerate":
+            return f"{what}; each step runs under accelerate on {res.gpus} GPUs"
+        return f"{what}; each step on this task's device, in one process"
+    if stage == "generate":
+        how = "its vLLM server on this node" if res.server else "the configured teacher"
+        return f"teacher generation (thinking off and on for each prompt) through {how}"
+    if stage == "eval":
+        how = "a vLLM server of the teacher on this node" if res.server else "the study's backend"
+        return f"evaluation: models answer the benchmarks through {how}"
+    return {
+        "prepare": "preparation: tokenizer, student initial weights, ρ-mixes, merged shards (CPU)",
+        "judge": "judging: the judge panel grades the evaluated answers (servers: serve-* jobs)",
+        "final": "the results table and the report (CPU)",
+    }.get(stage, stage)
+
+
 def _template_for(stage: str, res: Resources) -> str:
     if stage.startswith("train"):  # multi-GPU training through accelerate launch, else one device
         return "train" if res.launcher == "accelerate" else "gpu"
@@ -118,6 +145,7 @@ def _array(r: _Renderer, job: dict, dep: str) -> tuple[list[Path], dict]:
             f"{_template_for(st, res)}.sbatch.j2",
             job=job["name"],
             stage=st,
+            about=describe(st, res),
             n_steps=len(job["steps"]),
             nodes=res.nodes,
             per_task=per,
