@@ -56,19 +56,24 @@ def hub_reachable() -> bool:
     return True
 
 
-def _snapshot(c: Checkpoint, online: bool, **patterns) -> Path | None:
+def _snapshot(c: Checkpoint, mode: str, allow=None, ignore=None) -> Path | None:
+    """The hub checkpoint's snapshot folder (the files `allow`ed, without those `ignore`d), or None.
+    `mode`: "cache" never asks the hub; "cache-first" asks it for what the cache lacks (a config);
+    "hub-first" asks it whenever it answers, which completes a snapshot the cache holds only part
+    of (weights after a validate fetched the config), and falls back on the cache offline."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    files = {"revision": c.revision, "allow_patterns": allow, "ignore_patterns": ignore}
+    online = mode != "cache" and hub_reachable()
+    if not (mode == "hub-first" and online):
+        try:
+            return Path(snapshot_download(c.path, local_files_only=True, **files))
+        except LocalEntryNotFoundError:
+            if not online:
+                return None
     try:
-        return Path(
-            snapshot_download(c.path, revision=c.revision, local_files_only=True, **patterns)
-        )
-    except LocalEntryNotFoundError:
-        if not (online and hub_reachable()):
-            return None
-    try:
-        return Path(snapshot_download(c.path, revision=c.revision, **patterns))
+        return Path(snapshot_download(c.path, **files))
     except (HfHubHTTPError, OSError) as e:  # not found, gated, a revision it does not have
         raise PonderError(f"cannot fetch {c.where()} from the hub ({_first_line(e)})") from None
 
@@ -77,9 +82,8 @@ def config_dir(c: Checkpoint, online: bool = False) -> Path | None:
     """A folder holding the checkpoint's config.json (and tokenizer config): the local folder, the
     cached snapshot, or (`online` and the hub answering) its metadata files fetched; None when
     none can be read here."""
-    if is_local(c.path):
-        return Path(c.path).expanduser()
-    d = _snapshot(c, online, allow_patterns=META_FILES)
+    mode = "cache-first" if online else "cache"
+    d = Path(c.path).expanduser() if is_local(c.path) else _snapshot(c, mode, META_FILES)
     return d if d is not None and (d / "config.json").is_file() else None
 
 
@@ -89,7 +93,7 @@ def weights_dir(cfg: StudyConfig, c: Checkpoint) -> Path:
     if is_local(c.path):
         return Path(c.path).expanduser()
     try:
-        d = _snapshot(c, True, ignore_patterns=NOT_WEIGHTS)
+        d = _snapshot(c, "hub-first", ignore=NOT_WEIGHTS)
     except PonderError as e:
         raise PonderError(f"{field(cfg, c)}.path: {e}") from None
     if d is None:
