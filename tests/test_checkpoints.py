@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -220,7 +221,7 @@ BAD_CHECKPOINTS = [  # (case, --set overrides, words of the one line)
             "checkpoints.0.student=qwen2.5-7b",
             "checkpoints.0.params=494000000",
         ],
-        "its label says 494,000,000 parameters, qwen2.5-7b (its student label) has 7,615,487,488",
+        "its label says 494,000,000 parameters, the built-in qwen2.5-7b has 7,615,487,488",
     ),
     ("no reference run", ["report.compare_to=/no/such/run"], "report.compare_to: /no/such/run"),
 ]
@@ -384,3 +385,16 @@ def test_sizes_match_within_ten_percent(tmp_path, ref_params, matched):
     assert (a.skipped is None) == matched
     if not matched:
         assert a.skipped.startswith("no arm of this study matches one in")
+
+
+def test_a_benchmark_judged_in_one_run_only_is_compared_on_the_rule_scorer(tmp_path):
+    def judged(ref: Path) -> Path:  # this study's panel scored every answer 10 points lower
+        mine = tmp_path / "mine"
+        df = pd.read_parquet(mine / "results.parquet")
+        df["judge_accuracy"], df["judge_ci_low"] = df["accuracy"] - 0.1, df["ci_low"] - 0.1
+        df["judge_ci_high"] = df["ci_high"] - 0.1
+        df.to_parquet(mine / "results.parquet", index=False)
+        return ref
+
+    a = compare(tmp_path, ACC, judged)
+    assert (a.table["metric"] == "rule").all() and (a.table["diff"] == 0).all()

@@ -25,7 +25,7 @@ from ponder.pipeline import checkpoints as ck
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 # Labels and config within 10% agree: two configs of one family differ by 2x or more (Qwen2.5
 # 0.5B/1.5B: 3.1x), while the same weights counted with and without biases or tied embeddings
-# differ by < 0.1% (Qwen2.5-0.5B: 494.0M with biases, 493.9M without).
+# differ by < 0.01% (Qwen2.5-0.5B: 494,032,768 with its q/k/v biases, 494,005,120 without).
 PARAMS_TOLERANCE = 0.10
 
 
@@ -67,7 +67,11 @@ def check_folder(cfg: StudyConfig, c: Checkpoint, d: Path) -> None:
     kind = _causal_lm(config)
     if kind:
         raise PonderError(f"{f}.path: {c.where()} is {kind}, not a causal LM")
-    _check_params(f, c, ck.config_params(d), "its config.json")
+    try:
+        actual = ck.config_params(d)
+    except (OSError, ValueError, KeyError, TypeError) as e:  # a model type transformers lacks
+        raise PonderError(f"{f}.path: cannot build {c.where()} from its config ({e})") from None
+    _check_params(f, c, actual, "its config.json")
     if cfg.eval.backend != "openai" and not has_chat_template(d):
         # A served model is rendered by its server's template; local backends need the file's.
         raise PonderError(
@@ -116,8 +120,8 @@ def _check_labels(f: str, c: Checkpoint) -> None:
         builtin = flops.count_params(flops.resolve_model(name))
         if _off(c.params, builtin) > PARAMS_TOLERANCE:
             raise PonderError(
-                f"{f}.params: its label says {c.params:,} parameters, {name} (its student label) "
-                f"has {builtin:,} (off by {_off(c.params, builtin):.0%}, more than "
+                f"{f}.params: its label says {c.params:,} parameters, the built-in {name} has "
+                f"{builtin:,} (off by {_off(c.params, builtin):.0%}, more than "
                 f"{PARAMS_TOLERANCE:.0%})"
             )
 

@@ -85,12 +85,11 @@ def _verdicts(d: ReportData, rows: pd.DataFrame, metric: str) -> pd.Series | Non
 def _side(d: ReportData, rows: pd.DataFrame, metric: str) -> tuple[float, float, float]:
     """(accuracy, low, high) of a seed mean under `metric`."""
     pre = "" if d.metrics.get(rows["benchmark"].iloc[0]) == metric else "rule_"
-    r = rows.rename(columns={f"{pre}{c}": c for c in ("accuracy", "ci_low", "ci_high")})
-    acc = float(r["accuracy"].mean())
-    if len(r) == 1:
-        return acc, float(r["ci_low"].iloc[0]), float(r["ci_high"].iloc[0])
-    hw = float(np.sqrt((((r["ci_high"] - r["ci_low"]) / 2) ** 2).sum()) / len(r))
-    return acc, acc - hw, acc + hw
+    acc, lo, hi = (rows[f"{pre}{c}"].to_numpy(float) for c in ("accuracy", "ci_low", "ci_high"))
+    if len(rows) == 1:
+        return float(acc[0]), float(lo[0]), float(hi[0])
+    hw = float(np.sqrt((((hi - lo) / 2) ** 2).sum()) / len(rows))  # as report.seeds propagates
+    return float(acc.mean()), float(acc.mean() - hw), float(acc.mean() + hw)
 
 
 def _row(data: ReportData, ref: ReportData, a: pd.DataFrame, r: pd.DataFrame, b: str) -> dict:
