@@ -1,8 +1,10 @@
 """Typed records of a study: the models its grid trains and the models it evaluates.
 
 The grid (§2.2: students × domains × ρ × schedules; §3.3: bi-phasic phases; × seeds) expands into
-`ModelRun`s, one per trained model, parents (earlier phases) before children. `Evaluated` names
-every model the eval stage answers with: trained students, the teacher, and base checkpoints.
+`ModelRun`s, one per trained model, parents (earlier phases) before children. A checkpoint arm
+(`checkpoints:`, trained elsewhere) gets the same `ModelRun` labels without a training step.
+`Evaluated` names every model the eval stage answers with: trained students, checkpoint arms, the
+teacher, and base checkpoints.
 Seeds: a run's `seed` is the study seed plus the grid block's seed, and it fixes the student's
 random init, the mix order and the training order together, so replicate seeds are independent
 draws of the whole pipeline.
@@ -10,17 +12,19 @@ draws of the whole pipeline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ponder.config import StudyConfig
+from ponder.config.checkpoints import Checkpoint
+from ponder.errors import PonderError
 from ponder.rundir import fmt_ratio
 
 Phase = tuple[str, float]  # (domain, ρ)
 
 
 class ModelKind(StrEnum):
-    STUDENT = "student"  # distilled by this study
+    STUDENT = "student"  # distilled by this study, or a checkpoint arm labelled as one
     BASE = "base"  # a student's starting checkpoint, evaluated 3-shot (§2.3)
     TEACHER = "teacher"
 
@@ -125,6 +129,15 @@ def model_runs(cfg: StudyConfig) -> list[ModelRun]:
     return list(runs.values())
 
 
+def checkpoint_run(c: Checkpoint) -> ModelRun:
+    """A checkpoint arm's labels as a trained model's: its phases, schedule and seed (§2.2: with
+    ρ ∈ {0, 1} sequential and mixed are one run), and no parent (its training happened elsewhere).
+    """
+    chain = c.chain()
+    schedule = canon_schedule(chain[0][1], c.schedule) if len(chain) == 1 else c.schedule
+    return ModelRun(c.name, c.student, chain, schedule, c.seed, None)
+
+
 @dataclass(frozen=True)
 class Evaluated:
     """A model the eval stage answers with."""
@@ -134,6 +147,8 @@ class Evaluated:
     student: str | None = None  # STUDENT and BASE
     seed: int = 0  # BASE: the init seed of the checkpoint; STUDENT: the run's replicate seed
     run: ModelRun | None = None  # STUDENT only
+    # A checkpoint arm (a STUDENT this study does not train); its id already names it uniquely.
+    checkpoint: Checkpoint | None = field(default=None, compare=False)
 
 
 def base_id(student: str, seed: int) -> str:
@@ -141,9 +156,20 @@ def base_id(student: str, seed: int) -> str:
 
 
 def evaluated_models(cfg: StudyConfig) -> list[Evaluated]:
-    """Trained students, then the teacher and the base checkpoints when the config asks."""
+    """Trained students, checkpoint arms, then the teacher and the base checkpoints when the
+    config asks."""
     runs = model_runs(cfg)
     out = [Evaluated(r.model, ModelKind.STUDENT, r.student, r.seed, r) for r in runs]
+    taken = {r.model for r in runs} | {"teacher"}
+    taken |= {base_id(r.student, r.seed) for r in runs} if cfg.eval.include_base else set()
+    for i, c in enumerate(cfg.checkpoints):
+        if c.name in taken:
+            raise PonderError(
+                f"checkpoints.{i}.name: {c.name!r} is also the id of a model the study "
+                "trains or evaluates (give the checkpoint another name)"
+            )
+        run = checkpoint_run(c)
+        out.append(Evaluated(c.name, ModelKind.STUDENT, c.student, c.seed, run, c))
     if cfg.eval.include_teacher:
         out.append(Evaluated("teacher", ModelKind.TEACHER))
     if cfg.eval.include_base:

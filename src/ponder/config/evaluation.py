@@ -59,10 +59,15 @@ class JudgeConfig(Strict):
 
 # ---------------------------------------------------------------- the report
 class ReportConfig(Strict):
-    """`report: {enabled, metric}`; `report: true|false` in YAML means `{enabled: …}`."""
+    """`report: {enabled, metric, compare_to}`; `report: true|false` in YAML means
+    `{enabled: …}`."""
 
     enabled: bool = True
     # The score the figures and the headline use (the other is shown beside it). auto: the judge
     # panel's majority for a benchmark whose answers were judged (as the paper's figures), else the
     # rule scorer.
     metric: Literal["auto", "judge", "rule"] = "auto"
+    # A run directory (or its results.parquet) of a study that evaluated reference checkpoints,
+    # e.g. `ponder run paper-students`: arms of the same size, domain, ρ and phases are placed
+    # beside them per benchmark (report/compare.py).
+    compare_to: str | None = Field(None, min_length=1, max_length=4096)

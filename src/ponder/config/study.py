@@ -1,14 +1,16 @@
 """A study: its grid (students × domains × ratios × schedules × seeds, or bi-phasic phases; §2.2,
-§3.3) and the stage sections, with the cross-references checked (students and domains the grid
-names exist)."""
+§3.3), the checkpoints it evaluates without training them (config/checkpoints.py), and the stage
+sections, with the cross-references checked (students and domains the grid names exist, model
+names unique)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ponder.config.base import SEED_MAX, Name, Seed, Strict
+from ponder.config.checkpoints import Checkpoint
 from ponder.config.evaluation import EvalConfig, JudgeConfig, ReportConfig
 from ponder.config.generation import DomainConfig, TeacherConfig, WorldConfig
 from ponder.config.training import MixConfig, StudentConfig, TrainConfig
@@ -60,8 +62,10 @@ class StudyConfig(Strict):
     world: WorldConfig = Field(default_factory=WorldConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     domains: dict[Name, DomainConfig] = Field(default_factory=dict)
-    students: list[StudentConfig] = Field(min_length=1)
-    grid: list[GridBlock] = Field(min_length=1)
+    students: list[StudentConfig] = Field(default_factory=list)  # those the grid trains
+    # Models evaluated as arms without training (before `grid`: the grid may then be empty).
+    checkpoints: list[Checkpoint] = Field(default_factory=list)
+    grid: list[GridBlock] = Field(default_factory=list, validate_default=True)
     mix: MixConfig = Field(default_factory=MixConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
@@ -72,6 +76,22 @@ class StudyConfig(Strict):
     @classmethod
     def _report_bool(cls, v: object) -> object:
         return {"enabled": v} if isinstance(v, bool) else v
+
+    @field_validator("checkpoints")
+    @classmethod
+    def _unique_names(cls, v: list[Checkpoint]) -> list[Checkpoint]:
+        names = [c.name for c in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"name {twice[0]!r} is listed twice")
+        return v
+
+    @field_validator("grid")
+    @classmethod
+    def _something_to_evaluate(cls, v: list[GridBlock], info: ValidationInfo) -> list[GridBlock]:
+        if not v and not info.data.get("checkpoints"):
+            raise ValueError("List should have at least 1 item (or list `checkpoints`)")
+        return v
 
     @model_validator(mode="after")
     def _refs(self) -> StudyConfig:

@@ -5,6 +5,11 @@ family, format, accuracy, n, mean_tokens, train_flops, infer_flops) plus the run
 the 95% bootstrap CI of the accuracy, the judge panel's accuracy and its CI when judges ran, the
 accuracy of guessing (`chance`: mean 1/options for MC, 0 for OE), and mean tokens of correct and
 incorrect answers (Fig. 8). Training FLOPs of a bi-phasic model add its parents'.
+
+A checkpoint arm (trained elsewhere) is a `student` row like a trained one, with its labels; its
+`checkpoint` column says where it is ('' for every model this study trained or served), and its
+parameter count and training FLOPs (from the tokens it was trained on, NaN when not given) come
+from the caller, which can read outside the run directory.
 """
 
 from __future__ import annotations
@@ -42,8 +47,22 @@ def _params(rd: RunDir, cfg: StudyConfig) -> dict[tuple[str, int], float]:
     return out
 
 
-def _describe(cfg: StudyConfig, rd: RunDir, target, runs, params) -> dict:
+def _describe(cfg: StudyConfig, rd: RunDir, target, runs, params, arms) -> dict:
     """The config columns of one evaluated model."""
+    if target.checkpoint is not None:
+        r, arm = target.run, arms.get(target.model, {})
+        p = arm.get("params")
+        return {
+            "student": r.student,
+            "params": float(p) if p is not None else math.nan,
+            "domain": r.domains,
+            "ratio": r.ratio,
+            "schedule": r.schedule,
+            "arm": r.arm,
+            "seed": r.seed,  # the seed it was trained with, as labelled
+            "train_flops": arm.get("train_flops", math.nan),
+            "checkpoint": arm.get("checkpoint", target.checkpoint.where()),
+        }
     if target.kind is ModelKind.STUDENT:
         r = target.run
         seed = init_seed(cfg, r.student, r.seed)
@@ -56,6 +75,7 @@ def _describe(cfg: StudyConfig, rd: RunDir, target, runs, params) -> dict:
             "arm": r.arm,
             "seed": effective_seed(cfg, r.seed),
             "train_flops": _train_flops(rd, r, runs),
+            "checkpoint": "",
         }
     student = target.student if target.kind is ModelKind.BASE else cfg.teacher.model
     return {
@@ -67,6 +87,7 @@ def _describe(cfg: StudyConfig, rd: RunDir, target, runs, params) -> dict:
         "arm": "",
         "seed": effective_seed(cfg, target.seed),
         "train_flops": math.nan,
+        "checkpoint": "",
     }
 
 
@@ -103,8 +124,9 @@ def _chance(bench) -> float:
     return float(sum(1 / n for n in opts) / len(opts)) if bench.format == "MC" and opts else 0.0
 
 
-def collect_results(cfg: StudyConfig, rd: RunDir) -> pd.DataFrame:
-    """One row per (model, benchmark) evaluated in this study."""
+def collect_results(cfg: StudyConfig, rd: RunDir, arms: dict | None = None) -> pd.DataFrame:
+    """One row per (model, benchmark) evaluated in this study. `arms`: per checkpoint arm, its
+    `checkpoint` (where it is), `params` and `train_flops`."""
     targets = evaluated_models(cfg)
     runs = {t.run.model: t.run for t in targets if t.run is not None}
     params = _params(rd, cfg)
@@ -125,7 +147,7 @@ def collect_results(cfg: StudyConfig, rd: RunDir) -> pd.DataFrame:
                     "format": bench.format,
                     "suite": bench.suite,
                     "chance": chance[name],
-                    **_describe(cfg, rd, t, runs, params),
+                    **_describe(cfg, rd, t, runs, params, arms or {}),
                     **_scores(pd.read_parquet(path), rd.judgement(t.model, name)),
                 }
             )

@@ -4,7 +4,9 @@
 sampling at τ = 1.0, p = 1.0 (config). A base model's request carries the few-shot text as
 `extra["raw_prompt"]` (the same text in every backend, evaluate/fewshot.py) and stops before a
 next "Question:"; a student's request stops at its chat template's end-of-turn token, which its
-training put after every answer (`GenRequest.stop`, honoured by every backend).
+training put after every answer (`GenRequest.stop`, honoured by every backend). A checkpoint arm
+is asked as a student, with its own request settings on top: a system message and chat-template
+arguments (`{enable_thinking: false}` makes a hybrid model's IFT arm).
 Answers are generated in batches through the shared LM interface (KV-cached `generate`), scored by
 each benchmark's rule scorer, and every item carries its inference FLOPs (Appendix C, Eq. 6) from
 its prompt and generated token counts. `evals/<model>/<benchmark>.parquet` holds one row per item;
@@ -93,6 +95,8 @@ def build_requests(
     base = target.kind is ModelKind.BASE
     k = cfg.eval.fewshot_base
     shots = bench.fewshot(k) if base and k else []
+    asked = target.checkpoint.eval if target.checkpoint is not None else None
+    system = [{"role": "system", "content": asked.system}] if asked and asked.system else []
     out = []
     for it in bench.items():
         extra = {"raw_prompt": fs.render(shots, it.prompt)} if base else {}
@@ -100,7 +104,7 @@ def build_requests(
             extra["extra_body"] = {"stop_token_ids": list(stop_ids)}
         out.append(
             GenRequest(
-                messages=[{"role": "user", "content": it.prompt}],
+                messages=system + [{"role": "user", "content": it.prompt}],
                 thinking=True if target.kind is ModelKind.TEACHER else None,
                 temperature=cfg.eval.temperature,
                 top_p=cfg.eval.top_p,
@@ -108,6 +112,7 @@ def build_requests(
                 seed=cfg.eval.seed,
                 id=it.id,
                 stop=fs.STOP if base else stop,
+                chat_template_kwargs=dict(asked.chat_template_kwargs) if asked else {},
                 extra=extra,
             )
         )

@@ -139,7 +139,13 @@ def _train_resources(cfg, cluster: ClusterConfig, student: str) -> Resources:
 def _eval_resources(cfg, cluster: ClusterConfig, target: Evaluated) -> Resources:
     if target.kind is ModelKind.TEACHER:
         return _server_resources(cfg, cluster, cfg.teacher.model, backend=cfg.teacher.backend)
-    params_b = _params_b(cfg, target.student)
+    if target.checkpoint is not None:  # trained elsewhere: its label, config or built-in size
+        from ponder.pipeline.checkpoints import params
+
+        count = params(target.checkpoint)
+        params_b = count / 1e9 if count else 1.0  # size unknown here: one GPU
+    else:
+        params_b = _params_b(cfg, target.student)
     if cfg.eval.backend == "openai" or params_b < 0.1:
         return Resources()
     gpus = serving_gpus(cluster, target.model, params_b)

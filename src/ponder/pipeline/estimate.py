@@ -3,7 +3,8 @@ counts, divided by a stated peak and model-FLOPs utilisation (MFU) per stage.
 
 Token counts come from the pairs' answer-length statistics when generation has run
 (`pairs/<domain>.parquet`: `ift_tokens`, `reasoning_tokens`) and from `Assumptions` otherwise
-(defaults: the released pairs' dataset card and the paper's Table 3, in Qwen tokens);
+(defaults: the released pairs' dataset card and the paper's Table 3, in Qwen tokens); checkpoint
+arms are priced for evaluation only, at the lengths expected of their ρ;
 every number used is printed beside the result. Training FLOPs use Eq. (2)-(3) exactly through
 two length moments (sum l and sum l^2, `flops.forward_coefficients`); generation, evaluation and
 judging use Eq. (6) at the mean lengths.
@@ -17,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ponder import flops
+from ponder.errors import PonderError
 from ponder.resources import resource
 from ponder.rundir import RunDir
 from ponder.train.runtime import MEASURED_TRAIN_MFU
@@ -200,6 +202,7 @@ def _eval_flops(cfg, rows: dict, runs, teacher, a: Assumptions) -> None:
 
     m = a.method
     evaluated = [(student_dims(cfg, r.student), r.ratio, 1) for r in runs]
+    evaluated += [(_checkpoint_dims(cfg, c), c.chain()[-1][1], 1) for c in cfg.checkpoints]
     if cfg.eval.include_teacher and teacher is not None:
         evaluated.append((teacher, 1.0, 1))
     if cfg.eval.include_base:
@@ -219,6 +222,20 @@ def _eval_flops(cfg, rows: dict, runs, teacher, a: Assumptions) -> None:
                     j, a.judge_prompt_tokens, a.judge_gen_tokens, m
                 )
             rows["judge"]["steps"] += 1 if judges else 0
+
+
+def _checkpoint_dims(cfg, c) -> flops.ModelDims:
+    """A checkpoint arm's dimensions (its config here, or the built-in model it names)."""
+    from ponder.pipeline.checkpoints import dims, field
+
+    d = dims(c)
+    if d is None:
+        raise PonderError(
+            f"{field(cfg, c)}: its dimensions are unknown here (hub config not in the local "
+            "cache, student label not a built-in model): download its config.json "
+            f"(`hf download {c.path} config.json`) or label it with a built-in student name"
+        )
+    return d
 
 
 def estimate(cfg, rd: RunDir | None = None, a: Assumptions | None = None) -> dict:

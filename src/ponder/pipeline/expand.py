@@ -2,7 +2,9 @@
 
 Each step's hash covers exactly the config that determines its artifact, chained through the
 hashes of the steps it depends on, so a changed setting makes stale precisely the steps downstream
-of it. Settings that change only how fast or where a stage runs (transport) stay outside.
+of it. Settings that change only how fast or where a stage runs (transport) stay outside. A
+checkpoint arm's evaluations hash where it is and how it is asked; its labels (size, ρ, seed,
+tokens) change only the results rows, so they are hashed into the results step alone.
 """
 
 from __future__ import annotations
@@ -10,8 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from ponder.config import StudyConfig
+from ponder.pipeline.checkpoints import is_local
 from ponder.pipeline.steps import Step, StepKind, mix_step_id, student_step_id
-from ponder.records import ModelKind, ModelRun, effective_seed, init_seed, model_runs, phase_tag
+from ponder.records import (
+    Evaluated,
+    ModelKind,
+    ModelRun,
+    checkpoint_run,
+    effective_seed,
+    init_seed,
+    model_runs,
+    phase_tag,
+)
 from ponder.records import evaluated_models as _evaluated
 from ponder.rundir import RunDir, config_hash
 
@@ -150,7 +162,9 @@ def _evaluate(b: _Builder) -> None:
         mode="json", exclude={"judges": {"__all__": {"base_urls", "api_key_env"}}}
     )
     for t in _evaluated(cfg):
-        if t.kind is ModelKind.STUDENT:
+        if t.checkpoint is not None:
+            deps = []  # trained elsewhere: no step makes it
+        elif t.kind is ModelKind.STUDENT:
             deps = [f"train:{t.model}"]
         elif t.kind is ModelKind.BASE:
             deps = [student_step_id(t.student, init_seed(cfg, t.student, t.seed))]
@@ -163,6 +177,8 @@ def _evaluate(b: _Builder) -> None:
                 "teacher": teacher if t.kind is ModelKind.TEACHER else None,
                 "world": world if bench.startswith("tiny-") else None,
             }
+            if t.checkpoint is not None:
+                own["checkpoint"] = checkpoint_content(t)
             eid = f"eval:{t.model}:{bench}"
             b.add(
                 Step(
@@ -189,6 +205,14 @@ def _evaluate(b: _Builder) -> None:
                 )
 
 
+def checkpoint_content(t: Evaluated) -> dict:
+    """What a checkpoint arm's answers depend on: which weights (a local folder by its absolute
+    path) and how they are asked. Not its labels: relabelling re-runs the results step only."""
+    c = t.checkpoint
+    where = str(Path(c.path).expanduser().resolve()) if is_local(c.path) else c.path
+    return {"path": where, "revision": c.revision, "request": c.eval.model_dump(mode="json")}
+
+
 def expand(cfg: StudyConfig) -> list[Step]:
     """The study's steps in a valid execution order, each with its chained config hash."""
     b = _Builder(cfg)
@@ -197,25 +221,34 @@ def expand(cfg: StudyConfig) -> list[Step]:
     _train(b, runs)
     _evaluate(b)
     final = [s.id for s in b.steps.values() if s.kind in (StepKind.EVAL, StepKind.JUDGE)]
-    b.add(Step("results", StepKind.RESULTS, final, str(b.layout.results())), {})
-    if cfg.report.enabled:
+    # A checkpoint arm's labels are read into results.parquet by the results step.
+    labels = [c.model_dump(mode="json", exclude={"eval"}) for c in cfg.checkpoints]
+    b.add(
+        Step("results", StepKind.RESULTS, final, str(b.layout.results())),
+        {"checkpoints": labels} if labels else {},
+    )
+    if cfg.report.enabled:  # compare_to only when set: reports made before it stay done
+        own = cfg.report.model_dump(exclude={"compare_to"} if not cfg.report.compare_to else None)
         b.add(
             Step("report", StepKind.REPORT, ["results"], str(b.layout.report_index())),
-            {"report": cfg.report.model_dump()},
+            {"report": own},
         )
     return list(b.steps.values())
 
 
 def grid_rows(cfg: StudyConfig) -> list[dict]:
-    """The expanded grid, one row per trained model (for `ponder validate`)."""
+    """The expanded grid, one row per trained model, then the checkpoint arms (for `ponder
+    validate`)."""
+    arms = [(r, "") for r in model_runs(cfg)]
+    arms += [(checkpoint_run(c), " (checkpoint)") for c in cfg.checkpoints]
     return [
         {
             "model": r.model,
             "student": r.student,
-            "phases": " → ".join(phase_tag(d, x) for d, x in r.phases),
+            "phases": " → ".join(phase_tag(d, x) for d, x in r.phases) + where,
             "schedule": r.schedule,
             "seed": r.seed,
             "benchmarks": len(cfg.eval.benchmarks),
         }
-        for r in model_runs(cfg)
+        for r, where in arms
     ]

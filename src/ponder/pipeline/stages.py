@@ -34,7 +34,15 @@ def student_init_dir(rd: RunDir, student: str, seed: int) -> Path:
 
 
 def model_path(ctx: Context, target: Evaluated) -> Path | None:
-    """Where an evaluated model's weights are (None: the teacher, served by its backend)."""
+    """Where an evaluated model's weights are (None: the teacher, served by its backend). A
+    checkpoint arm is fetched (hub) and checked against its labels before it answers."""
+    if target.checkpoint is not None:
+        from ponder.pipeline.checkpoint_checks import check_folder
+        from ponder.pipeline.checkpoints import weights_dir
+
+        path = weights_dir(ctx.cfg, target.checkpoint)
+        check_folder(ctx.cfg, target.checkpoint, path)
+        return path
     if target.kind is ModelKind.STUDENT:
         return ctx.rd.model(target.model)
     if target.kind is ModelKind.BASE:
@@ -143,8 +151,9 @@ def _judge(ctx: Context, step: Step) -> dict:
 
 def _results(ctx: Context, step: Step) -> dict:
     from ponder.evaluate.results import collect_results
+    from ponder.pipeline.checkpoints import labels
 
-    df = collect_results(ctx.cfg, ctx.rd)
+    df = collect_results(ctx.cfg, ctx.rd, labels(ctx.cfg))
     atomic_write_parquet(ctx.rd.results(), df)
     return {"rows": len(df)}
 

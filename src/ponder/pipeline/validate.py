@@ -4,8 +4,9 @@ into a run, leaving a half-built run directory behind.
 The schema (`ponder.config`) checks each value on its own; this module checks what needs the
 world, the registries and the files: world domains and how many distinct prompts a world family
 holds, benchmarks known and their data present, prompt sources readable with their columns and at
-least one row, pretrained students found. Each failure is one `PonderError` naming the field
-(`domains.general.source.path: file not found: …`).
+least one row, pretrained students found, checkpoint arms found and matching their labels
+(pipeline/checkpoint_checks.py), the report's reference run present. Each failure is one
+`PonderError` naming the field (`domains.general.source.path: file not found: …`).
 
 `validate_study(cfg, steps)` checks what `steps` read (default: every step of the study; the
 registry checks always run); `validate_run` is what `ponder run` and the stage commands call: the
@@ -52,6 +53,36 @@ def validate_study(
         check_student(cfg, student)
     for bench in kinds.get(StepKind.EVAL, []) if data else []:
         check_benchmark_data(cfg, bench)
+    arms = {s.target.model: s.target.checkpoint for s in steps if s.kind is StepKind.EVAL}
+    check_arms(cfg, [c for c in arms.values() if c is not None])
+    if any(s.kind is StepKind.REPORT for s in steps):
+        check_compare_to(cfg)
+
+
+def check_arms(cfg: StudyConfig, arms: list) -> None:
+    """Every checkpoint arm found and as labelled; one note for the hub ones left unread."""
+    from rich.console import Console
+
+    from ponder.pipeline.checkpoint_checks import check_checkpoint, unchecked_note
+
+    left = [(c.name, what) for c in arms if (what := check_checkpoint(cfg, c)) is not None]
+    if left:
+        note = unchecked_note([n for n, _ in left], left[0][1])
+        Console(stderr=True, highlight=False, soft_wrap=True).print(note)
+
+
+def check_compare_to(cfg: StudyConfig) -> None:
+    """`report.compare_to` is a run directory with results.parquet, or a results.parquet."""
+    ref = cfg.report.compare_to
+    if ref is None:
+        return
+    path = Path(ref).expanduser()
+    table = path / "results.parquet" if path.is_dir() else path
+    if not table.is_file():
+        raise PonderError(
+            f"report.compare_to: {ref}: no results.parquet there (a run directory of a study "
+            "that evaluated the reference checkpoints, or its results.parquet)"
+        )
 
 
 def validate_run(

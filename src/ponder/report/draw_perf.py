@@ -199,3 +199,25 @@ def fig8(a: Analysis, out: Path) -> list[str]:
         ax.set_title(name, fontsize=9)
     pans[0][1].legend(fontsize=6)
     return [save(fig, out / "fig8_length_by_correctness.png", a)]
+
+
+def compare(a: Analysis, out: Path) -> list[str]:
+    """Each matched arm beside its reference arm (report.compare_to), per benchmark, 95% CIs."""
+    t = a.table
+    fig, pans = panels(t, "arm", width=max(3.4, 0.45 * t["benchmark"].nunique() + 1.2), cols=2)
+    series = (("", -0.15, FMT["reasoning"][0], "this study"), ("ref_", 0.15, "#777", "reference"))
+    for name, ax in pans:
+        g = t[t["arm"] == name].reset_index(drop=True)
+        x = np.arange(len(g))
+        for pre, dx, color, label in series:
+            y = g[f"{pre}accuracy"].to_numpy(float) * 100
+            lo = np.clip(y - g[f"{pre}ci_low"].to_numpy(float) * 100, 0, None)
+            hi = np.clip(g[f"{pre}ci_high"].to_numpy(float) * 100 - y, 0, None)
+            ax.errorbar(
+                x + dx, y, yerr=[lo, hi], fmt="o", ms=4, capsize=2, color=color, label=label
+            )
+        ax.set_xticks(x, g["benchmark"], rotation=45, ha="right", fontsize=7)
+        ax.set_title(name, fontsize=8)
+        ax.set_ylabel("accuracy % (95% CI)")
+        legend(ax)
+    return [save(fig, out / "compare_reference.png", a)]

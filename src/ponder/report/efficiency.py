@@ -2,10 +2,12 @@
 (inference FLOPs), Fig. 15 (early stopping, Appendix F.3) and Fig. 17 (inference FLOPs vs size,
 Appendix F.5).
 
-Training and inference FLOPs come from `results.parquet` (Appendix C); early stopping re-scores
-saved per-item answers from `RUN_DIR/evals/`. Frontiers are drawn through the seed means; each
-claim about them (a step up the frontier buys accuracy, reasoning pays off at a size) is a paired
-contrast (`report.paired`). Frontiers and fits are computed in `ponder.report.fits`.
+Training and inference FLOPs come from `results.parquet` (Appendix C; a checkpoint arm's training
+FLOPs only from the tokens it says it was trained on, and Fig. 6 names the arms that say none);
+early stopping re-scores saved per-item answers from `RUN_DIR/evals/`. Frontiers are drawn through
+the seed means; each claim about them (a step up the frontier buys accuracy, reasoning pays off at
+a size) is a paired contrast (`report.paired`). Frontiers and fits are computed in
+`ponder.report.fits`.
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ def train_pareto(data: ReportData) -> Analysis:
     if m.empty:
         return skip("no mono-phasic students")
     m = m[m["schedule"] == "sequential"]
+    unknown = sorted(set(m.loc[m["train_flops"].isna() & (m["checkpoint"] != ""), "model"]))
+    if unknown:  # a frontier without them would be drawn through the trained arms alone
+        return skip(
+            "needs training FLOPs of every student: checkpoint arm(s) "
+            f"{W.listing(unknown)} give no `trained_tokens` and `trained_sequences`"
+        )
     if m["train_flops"].isna().all() or m["ratio"].nunique() < 2:
         return skip("needs training FLOPs for at least two sequential ratios")
     t = by_category(m, ["student", "params", "ratio"]).dropna(subset=["train_flops"])

@@ -30,7 +30,7 @@ REQUIRED = [
 OPTIONAL = {
     "kind": "student", "arm": "", "seed": 0, "ci_low": np.nan, "ci_high": np.nan,
     "judge_accuracy": np.nan, "judge_ci_low": np.nan, "judge_ci_high": np.nan, "chance": np.nan,
-    "mean_tokens_correct": np.nan, "mean_tokens_incorrect": np.nan,
+    "mean_tokens_correct": np.nan, "mean_tokens_incorrect": np.nan, "checkpoint": "",
 }  # fmt: skip
 # The paper's 2×2 taxonomy (§2.3): task family × answer format, in its panel order.
 CATEGORIES = ("general-MC", "general-OE", "math-MC", "math-OE")
@@ -84,9 +84,9 @@ def _check(df: pd.DataFrame, path: Path) -> None:
 
 
 def load_results(run_dir: Path) -> pd.DataFrame:
-    """RUN_DIR/results.parquet, validated, one row per (model, seed, benchmark), with `category`,
+    """RUN_DIR/results.parquet (or a results file itself), validated, one row per (model, seed, benchmark), with `category`,
     `suite`, `field` (law/code/physics for extended benchmarks) and `chance` filled in."""
-    path = RunDir(run_dir).results()
+    path = Path(run_dir) if Path(run_dir).suffix == ".parquet" else RunDir(run_dir).results()
     if not path.exists():
         raise PonderError(f"{path}: not found (run the eval stage first)")
     try:
@@ -97,7 +97,7 @@ def load_results(run_dir: Path) -> pd.DataFrame:
         if col not in df.columns:
             df[col] = default
     _check(df, path)
-    for col in ("arm", "domain", "schedule"):
+    for col in ("arm", "domain", "schedule", "checkpoint"):
         df[col] = df[col].fillna("").astype(str)
     df["seed"] = df["seed"].fillna(0).astype(int)
     df["category"] = df["family"] + "-" + df["format"]
