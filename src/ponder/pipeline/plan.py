@@ -3,7 +3,8 @@
 `plan(cfg, cluster)` takes `expand.expand(cfg)`, splits each big domain's generation into shard
 steps that many nodes can run at once (then one merge step), and attaches what each step needs:
 GPUs, nodes, an estimate of GPU memory, the vLLM server it talks to, and the sbatch array (stage)
-it belongs to. Cluster specifics live in a `ClusterConfig` (cluster.py), never in this code. `slurm.py` renders the plan; `worker.py` runs a step.
+it belongs to. Cluster specifics live in a `ClusterConfig` (cluster.py), never in this code.
+`slurm.py` renders the plan; `worker.py` runs a step.
 """
 
 from __future__ import annotations

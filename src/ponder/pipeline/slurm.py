@@ -54,13 +54,9 @@ def describe(stage: str, res: Resources) -> str:
     """The header line of a stage's sbatch script: what its steps do, and where they run."""
     if stage.startswith("train"):
         level = int(stage[5:])
-        what = (
-            "training, phase 1 of every grid arm"
-            if level == 1
-            else (
-                f"training, phase {level} of the bi-phasic arms (each starts from phase {level - 1})"
-            )
-        )
+        what = f"training, phase {level} of the bi-phasic arms (from phase {level - 1} models)"
+        if level == 1:
+            what = "training, phase 1 of every grid arm"
         if res.launcher == "accelerate":
             return f"{what}; each step runs under accelerate on {res.gpus} GPUs"
         return f"{what}; each step on this task's device, in one process"

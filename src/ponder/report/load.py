@@ -84,8 +84,9 @@ def _check(df: pd.DataFrame, path: Path) -> None:
 
 
 def load_results(run_dir: Path) -> pd.DataFrame:
-    """RUN_DIR/results.parquet (or a results file itself), validated, one row per (model, seed, benchmark), with `category`,
-    `suite`, `field` (law/code/physics for extended benchmarks) and `chance` filled in."""
+    """RUN_DIR/results.parquet (or a results file itself), validated, one row per (model, seed,
+    benchmark), with `category`, `suite`, `field` (law/code/physics for extended benchmarks) and
+    `chance` filled in."""
     path = Path(run_dir) if Path(run_dir).suffix == ".parquet" else RunDir(run_dir).results()
     if not path.exists():
         raise PonderError(f"{path}: not found (run the eval stage first)")

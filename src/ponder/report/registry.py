@@ -63,8 +63,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("fig17", "Inference FLOPs vs student size", "Fig. 17 (App. F.5)",
           efficiency.infer_scaling, draw_eff.fig17),
     Entry("judges", "Judge agreement", "App. D.3", judge_agreement, show_table=True),
-    Entry("compare", "Beside the reference checkpoints (report.compare_to)", "§3, released students",
-          beside_reference, draw_perf.compare, show_table=True),
+    Entry("compare", "Beside the reference checkpoints (report.compare_to)",
+          "§3, released students", beside_reference, draw_perf.compare, show_table=True),
 )  # fmt: skip
 
 
