@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ponder.lm.base import GenRequest, GenResult, split_thinking
+from ponder.lm.base import GenRequest, GenResult, split_thinking, template_kwargs
 from ponder.tiny.solver import ift_answer, reasoning_answer, solve
 
 _TOKEN = re.compile(r"\d|[A-Za-z]+|[^\sA-Za-z\d]")
@@ -38,13 +38,16 @@ class ScriptedTeacher:
             except ValueError as e:
                 out.append(GenResult(r.id, "", None, "error", count_tokens(prompt), 0, str(e)))
                 continue
-            text = reasoning_answer(sol) if r.thinking else ift_answer(sol)
+            # Switched like a Qwen3 template: by `enable_thinking`, the toggle or the request's own
+            # chat-template argument; any other switch leaves it answering IFT style.
+            think = bool(template_kwargs({}, r).get("enable_thinking"))
+            text = reasoning_answer(sol) if think else ift_answer(sol)
             toks = _TOKEN.findall(text)
             finish = "stop"
             if len(toks) > r.max_tokens:  # cut at a token boundary, as a server would
                 cut = [m.end() for m in _TOKEN.finditer(text)][r.max_tokens - 1]
                 text, finish = text[:cut], "length"
-            reasoning, _, _ = split_thinking(text) if r.thinking else (None, text, True)
+            reasoning, _, _ = split_thinking(text) if think else (None, text, True)
             out.append(
                 GenResult(
                     r.id,
