@@ -146,10 +146,11 @@ class TeacherConfig(_Sparse):
             raise ValueError(f"preset: unknown {name!r} (known: {', '.join(presets)})")
         out = dict(data)
         for mode in ("ift", "reasoning"):
-            # A mode the study leaves out starts from its default recipe, as without a preset.
-            mine = data.get(mode, PAPER_SAMPLING[mode])
+            # The paper's sampling, the preset's switch, then what the study sets (so a study
+            # naming only a mode's servers keeps the sampling).
+            mine = data.get(mode, {})
             if isinstance(mine, dict):
-                out[mode] = _merge(presets[name][mode], mine)
+                out[mode] = _merge(_merge(PAPER_SAMPLING[mode], presets[name][mode]), mine)
         return out
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from ponder.report import draw_eff, draw_perf, efficiency, extended, lengths, pe
 from ponder.report.data import Analysis, ReportData
 from ponder.report.headline import headline
 from ponder.report.judges import judge_agreement
+from ponder.report.pairs_check import pairs_check
 
 Draw = Callable[[Analysis, Path], list[str]]
 
@@ -62,6 +63,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("fig17", "Inference FLOPs vs student size", "Fig. 17 (App. F.5)",
           efficiency.infer_scaling, draw_eff.fig17),
     Entry("judges", "Judge agreement", "App. D.3", judge_agreement, show_table=True),
+    Entry("pairs", "Teacher pairs left out (mode check)", "§2.2", pairs_check, show_table=True),
 )  # fmt: skip
 
 
