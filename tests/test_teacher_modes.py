@@ -18,6 +18,7 @@ import pytest
 
 from _cli import run_cli
 from _paths import FIXTURES
+from fakeserver import FakeServer
 from ponder.config import StudyConfig, load_study
 from ponder.config.load import builtin_studies
 from ponder.errors import PonderError
@@ -306,3 +307,26 @@ def test_mixes_read_old_pairs_without_the_flag_columns():
     )
     examples, stats = build_mix(pairs, 0.0, "sequential", seed=0)
     assert [e["id"] for e in examples] == ["a"] and stats["dropped_mode_mismatch"] == 1
+
+
+# ---------------------------------------------------------------- the judge's budget
+def test_judge_max_tokens_reaches_every_verdict_request(tmp_path):
+    from ponder.evaluate.judge import judge_step
+    from ponder.evaluate.run import load_study_benchmark
+
+    with FakeServer(style="judge") as srv:
+        panel = f"[{{name: j, model: fake, base_urls: ['{srv.url}']}}]"
+        sets = ["judge.enabled=true", f"judge.judges={panel}", "world.n_test=3"]
+        cfg = load_study("tiny", [*sets, "judge.max_tokens=64"])
+        items = load_study_benchmark(cfg, "tiny-math-oe").items()
+        answers = pd.DataFrame({"id": [it.id for it in items], "response": ["\\boxed{1}"] * 3})
+        answers.to_parquet(tmp_path / "answers.parquet")
+        judge_step(cfg, "tiny-math-oe", tmp_path / "answers.parquet", tmp_path / "j.parquet")
+    assert [b["max_tokens"] for b in srv.requests] == [64] * 3
+    default = load_study("tiny", sets)
+    hashes = {
+        n: {s.id: s.hash for s in expand(c) if str(s.kind) == "judge"}
+        for n, c in (("64", cfg), ("default", default))
+    }
+    assert hashes["64"].keys() == hashes["default"].keys()
+    assert all(hashes["64"][k] != hashes["default"][k] for k in hashes["64"])
