@@ -110,5 +110,9 @@ def check(cfg: StudyConfig, domain: str, table: pa.Table, where: str) -> list[st
         f"max_mode_mismatch_share: {limit:g}): {c[FLAGS[0]]} IFT answers hold a reasoning trace, "
         f"{c[FLAGS[1]]} reasoning answers hold none, e.g. id {first!r} ({mode}); likely cause: "
         f"{_cause(cfg, domain, c[FLAGS[0]], c[FLAGS[1]])}; "
-        + ("nothing is kept" if paired else "the flagged pairs are dropped and asked again")
+        + (
+            "nothing is kept"
+            if paired
+            else "the flagged pairs are not kept: the next run asks them again"
+        )
     )

@@ -63,14 +63,13 @@ def _summary(table: pa.Table, seconds: float) -> dict:
 
 
 def _provenance(cfg: StudyConfig, domain: str) -> dict:
-    """What the manifest names as the teacher: its model, and each mode's when they differ."""
+    """What the manifest names as the teacher: its model; for a pair of models, the reasoning
+    one (the teacher as evaluated) and each mode's."""
     t = cfg.teacher
-    out: dict = {"domain": domain, "teacher": t.model}
-    if cfg.domains[domain].source.kind != "paired" and t.mode_model("ift") != t.mode_model(
-        "reasoning"
-    ):
-        out["teacher_models"] = {m: t.mode_model(m) for m in MODES}
-    return out
+    models = {m: t.mode_model(m) for m in MODES}
+    if cfg.domains[domain].source.kind == "paired" or len(set(models.values())) == 1:
+        return {"domain": domain, "teacher": t.model}
+    return {"domain": domain, "teacher": models["reasoning"], "teacher_models": models}
 
 
 def _rows(cfg: StudyConfig, domain: str, keep) -> tuple[Iterable[dict], bool]:
