@@ -1,8 +1,10 @@
 """The tiny world's scripted teacher, behind the same interface as a real teacher.
 
 With thinking off it answers IFT style (`\\boxed{…}`); with thinking on it writes the solver's
-steps inside `<think> … </think>` and then the boxed answer, like Qwen3's two modes. It reads only
-the prompt text (tiny/solver.py), so a real teacher can take its place by config.
+steps inside `<think> … </think>` and then the boxed answer, like Qwen3's two modes. Like Qwen3's
+template it is switched by `enable_thinking` alone (the toggle, or a request's own chat-template
+argument): told another switch, it answers IFT style, as a real teacher that ignores it would. It
+reads only the prompt text (tiny/solver.py), so a real teacher can take its place by config.
 Token counts use a simple word/symbol split (digits one by one), standing in for a tokenizer.
 """
 
