@@ -4,13 +4,14 @@ the finished rows go.
 `make_requests` builds a prompt's two requests, each by its mode's recipe (thinking off = IFT,
 T=0.7, top_p=0.8; thinking on = reasoning, T=0.6, top_p=0.95, §2.2 footnote 3; lm/recipe.py), and
 each mode's backend answers its own (one model for both, or a pair of models); `pair_row` turns
-the two answers into one row of the pairs table (`SCHEMA`), truncation flagged, never dropped. `run_streaming` keeps at most
-`max_concurrency` requests in flight against async backends (OpenAI-compatible servers);
-`run_batched` gives other backends one batched call per shard. Both hand rows to a `Sink`, which
-keeps answered rows and rejected ones (a 400: asking again gives the same) and commits them
-through a `ShardStore` when `shard_size` are waiting or `commit_every_s` has passed, so a kill
-loses at most the requests in flight plus that interval. A row whose request went unanswered
-(out of retries) is never kept: it is counted, and the next run asks it again.
+the two answers into one row of the pairs table (`SCHEMA`), truncation flagged, never dropped.
+`run_streaming` keeps at most `max_concurrency` requests in flight against async backends
+(OpenAI-compatible servers); `run_batched` gives other backends one batched call per mode and
+shard. Both hand rows to a `Sink`, which keeps answered rows and rejected ones (a 400: asking
+again gives the same) and commits them through a `ShardStore` when `shard_size` are waiting or
+`commit_every_s` has passed, so a kill loses at most the requests in flight plus that interval.
+A row whose request went unanswered (out of retries) is never kept: it is counted, and the next
+run asks it again.
 """
 
 from __future__ import annotations

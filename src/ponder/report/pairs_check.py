@@ -37,7 +37,8 @@ def _counts(path) -> dict:
 
 
 def pairs_check(data: ReportData) -> Analysis:
-    """Per domain: pairs, IFT answers with a trace, reasoning answers without one, pairs left out."""
+    """Per domain: pairs, IFT answers with a trace, reasoning answers without one, and the pairs
+    left out of every mix."""
     files = sorted((data.rd.root / "pairs").glob("*.parquet"))
     if not files:
         return skip("no teacher pairs in this run directory")
