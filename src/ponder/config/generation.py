@@ -12,7 +12,7 @@ default.
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_serializer, model_validator
 
@@ -42,7 +42,7 @@ def teacher_presets() -> dict[str, dict]:
 class _Sparse(Strict):
     """A section whose newer fields stay out of its dump while at their default."""
 
-    _SPARSE: tuple[str, ...] = ()
+    _SPARSE: ClassVar[tuple[str, ...]] = ()
 
     @model_serializer(mode="wrap")
     def _drop_defaults(self, handler) -> dict:
