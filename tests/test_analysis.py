@@ -382,6 +382,7 @@ def test_optional_columns_default_and_unsupported_analyses_say_why(full, tmp_pat
         "fig16": "needs per-item answers (evals/) of ρ=0/ρ=1 students on math benchmarks",
         "fig17": "needs ρ=0/ρ=1 students of at least two sizes",
         "judges": "no judgements (judge.enabled is off)",
+        "pairs": "no teacher pairs in this run directory",
         "compare": "no `report.compare_to` (the run directory of a study of reference "
         "checkpoints, e.g. `ponder run paper-students`)",
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from ponder.config.base import Backend, Count, Name, Seed, Strict, Temperature, Tokens, TopP
 
@@ -49,6 +49,16 @@ class JudgeConfig(Strict):
     top_p: TopP = 0.95
     tail_chars: int = Field(4000, gt=0, le=10_000_000)  # the judge sees only the answer's ending
     max_retries: int = Field(2, ge=0, le=100)
+    # New tokens per verdict (a judge thinks before its \\boxed{yes|no}); a weak server at 8,192
+    # takes minutes a verdict. Out of the dump at its default: older judge steps keep their hash.
+    max_tokens: Tokens = 8192
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler) -> dict:
+        out = handler(self)
+        if self.max_tokens == type(self).model_fields["max_tokens"].default:
+            out.pop("max_tokens", None)
+        return out
 
     @model_validator(mode="after")
     def _panel(self) -> JudgeConfig:

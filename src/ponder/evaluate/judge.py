@@ -196,6 +196,7 @@ def judge_step(cfg, benchmark: str, evals_path, out) -> dict:
         retries=cfg.judge.max_retries,
         temperature=cfg.judge.temperature,
         top_p=cfg.judge.top_p,
+        max_tokens=cfg.judge.max_tokens,
     )
     inputs = []
     for row in evals.itertuples():

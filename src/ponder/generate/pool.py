@@ -63,7 +63,7 @@ def _worker(
     from ponder.generate.shards import ShardStore
     from ponder.generate.sources import iter_prompts
     from ponder.generate.stream import SCHEMA, run_streaming
-    from ponder.lm import make_teacher
+    from ponder.lm import teacher_modes
 
     die_with_parent(parent)
     errors, tallies = queues
@@ -91,7 +91,7 @@ def _worker(
 
         async def main():
             _watch_parent(parent)
-            return await run_streaming(make_teacher(cfg.teacher), rows, cfg, store, tick)
+            return await run_streaming(teacher_modes(cfg.teacher), rows, cfg, store, tick)
 
         tallies.put(asyncio.run(main()).as_dict())
     except PonderError as e:

@@ -8,6 +8,9 @@ never gets a row: the step is reported `incomplete` (usable by later steps of th
 so the next run asks exactly those prompts again), and when more than `max_failed_share` of the
 prompts, or all of them, went unanswered, the stage fails with one line naming the server and
 the last error. A rejected prompt (a 400: too long for the context) keeps its row, `*_error` set.
+Every pair is checked against its modes (modecheck.py) as the shards are merged: flagged answers
+get a column and a count; above `max_mode_mismatch_share` the stage fails, removes the pairs file
+and drops the flagged rows from the shards, so the next run asks them again.
 On a cluster the planner splits a big domain into n shard steps: `generate_shard` answers the
 rows of one contiguous slice of the source, and `merge_shards` joins the finished slices after
 checking that every prompt of every slice has exactly one row. Whether a step is done is the
@@ -22,10 +25,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ponder.config import StudyConfig
 from ponder.errors import PonderError
+from ponder.generate import modecheck
 from ponder.generate.progress import Progress
 from ponder.generate.shards import ShardStore
 from ponder.generate.sources import iter_pairs, iter_prompts, source_size
@@ -33,9 +38,16 @@ from ponder.generate.stream import MODES, SCHEMA, Tally, chunks, run_batched, ru
 from ponder.rundir import atomic_write_parquet, write_manifest
 
 ERRORS = [f"{m}_error" for m in MODES]
+# The columns the summary and the mode check read (not the answers: their flags are computed
+# while the shards are merged).
+_CHECKED = ["id"] + [
+    f"{m}{s}" for m in MODES for s in ("_tokens", "_truncated", "_error", "_mode_mismatch")
+]
 
 
 def _summary(table: pa.Table, seconds: float) -> dict:
+    """rows, rejected, truncated (per mode, total), mean tokens per mode, answers that contradict
+    their mode (per mode, and pairs with either), seconds."""
     t = table.select([f"{m}{s}" for m in MODES for s in ("_tokens", "_truncated", "_error")])
     t = t.to_pandas()
     rejected = t["ift_error"].notna() | t["reasoning_error"].notna()
@@ -45,8 +57,19 @@ def _summary(table: pa.Table, seconds: float) -> dict:
         out[f"{m}_truncated"] = int(t[f"{m}_truncated"].sum())
         out[f"{m}_mean_tokens"] = round(float(ok[f"{m}_tokens"].mean()), 2) if len(ok) else 0.0
     out["truncated"] = int((t["ift_truncated"] | t["reasoning_truncated"]).sum())
+    out |= modecheck.counts(table)
     out["seconds"] = round(seconds, 3)
     return out
+
+
+def _provenance(cfg: StudyConfig, domain: str) -> dict:
+    """What the manifest names as the teacher: its model; for a pair of models, the reasoning
+    one (the teacher as evaluated) and each mode's."""
+    t = cfg.teacher
+    models = {m: t.mode_model(m) for m in MODES}
+    if cfg.domains[domain].source.kind == "paired" or len(set(models.values())) == 1:
+        return {"domain": domain, "teacher": t.model}
+    return {"domain": domain, "teacher": models["reasoning"], "teacher_models": models}
 
 
 def _rows(cfg: StudyConfig, domain: str, keep) -> tuple[Iterable[dict], bool]:
@@ -62,13 +85,14 @@ def _ask(cfg: StudyConfig, domain: str, store: ShardStore, job: tuple, progress:
     done = store.done_ids()
     lo, hi = bounds or (0, float("inf"))
     rows, paired = _rows(cfg, domain, lambda r: lo <= r["idx"] < hi and r["id"] not in done)
-    lm = None
+    lms: dict = {}
     if not paired:
-        from ponder.lm import make_teacher
+        from ponder.lm import teacher_modes
 
-        lm = make_teacher(cfg.teacher)
+        lms = teacher_modes(cfg.teacher)
+    streams = bool(lms) and all(hasattr(lm, "agenerate") for lm in lms.values())
     pool = None
-    if hasattr(lm, "agenerate") and cfg.teacher.client_processes > 1:
+    if streams and cfg.teacher.client_processes > 1:
         from ponder.generate.pool import ClientPool
 
         pool = ClientPool(cfg, domain, out, cfg_hash, bounds)  # before the bar's thread exists
@@ -76,7 +100,7 @@ def _ask(cfg: StudyConfig, domain: str, store: ShardStore, job: tuple, progress:
     with Progress(domain, len(done), total, enabled=progress) as bar:
         if pool is not None:
             return pool.wait(bar)
-        if lm is None:  # a paired source: the answers exist
+        if not lms:  # a paired source: the answers exist
             tally = Tally()
             for chunk in chunks(rows, cfg.teacher.shard_size):
                 store.commit(chunk)
@@ -84,9 +108,9 @@ def _ask(cfg: StudyConfig, domain: str, store: ShardStore, job: tuple, progress:
                 for p in chunk:
                     bar.tick(p)
             return tally
-        if hasattr(lm, "agenerate"):
-            return asyncio.run(run_streaming(lm, rows, cfg, store, bar.tick))
-        return run_batched(lm, rows, cfg, store, bar.tick)
+        if streams:
+            return asyncio.run(run_streaming(lms, rows, cfg, store, bar.tick))
+        return run_batched(lms, rows, cfg, store, bar.tick)
 
 
 def _check(cfg: StudyConfig, where: str, good: int, tally: Tally) -> None:
@@ -114,12 +138,20 @@ def _answer(cfg: StudyConfig, domain: str, out: Path, cfg_hash: str, bounds, pro
     resumed = len(store.done_ids())
     tally = _ask(cfg, domain, store, (out, cfg_hash, bounds), progress)
     _check(cfg, f"generate:{domain}", resumed + tally.answered, tally)
-    store.finalize()
-    summary = _summary(pq.read_table(out), time.time() - started)
+    store.finalize(extend=modecheck.with_flags)
+    table = pq.read_table(out, columns=_CHECKED)
+    try:
+        modecheck.check(cfg, domain, table, f"generate:{domain}")
+    except PonderError:  # no pairs file a later run could take for finished; the flagged rows go
+        out.unlink(missing_ok=True)
+        flagged = table.filter(pc.or_(table[modecheck.FLAGS[0]], table[modecheck.FLAGS[1]]))
+        store.drop_ids(set(flagged.column("id").to_pylist()))
+        raise
+    summary = _summary(table, time.time() - started)
     summary |= {"failed": tally.failed, "resumed_rows": resumed}
     if tally.failed:  # keep the shards: the next run resumes from them
         summary |= {"incomplete": tally.failed, "why": tally.last_error}
-    write_manifest(out, started, domain=domain, teacher=cfg.teacher.model, **summary)
+    write_manifest(out, started, **_provenance(cfg, domain), **summary)
     if not tally.failed:
         store.clear()
     return summary
@@ -199,8 +231,8 @@ def merge_shards(cfg: StudyConfig, domain: str, shards: list[Path], out: Path) -
         _read_shard(Path(p), f"generate:{domain}@{k}/{n}", want, seen)
         for k, (p, want) in enumerate(zip(shards, _slices(cfg, domain, n), strict=True))
     ]
-    table = pa.concat_tables(tables)
+    table = pa.concat_tables([modecheck.with_flags(t) for t in tables])
     atomic_write_parquet(out, table)
     summary = _summary(table, time.time() - started) | {"shards": n}
-    write_manifest(out, started, domain=domain, teacher=cfg.teacher.model, **summary)
+    write_manifest(out, started, **_provenance(cfg, domain), **summary)
     return summary

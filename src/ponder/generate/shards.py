@@ -101,6 +101,25 @@ class ShardStore:
                 p.unlink()
         return dropped
 
+    def drop_ids(self, ids: set[str]) -> int:
+        """Remove the committed rows with these ids (each shard rewritten atomically), so the
+        next run asks them again; returns how many went."""
+        import pyarrow.compute as pc
+
+        dropped = 0
+        for p in self.shards():
+            hit = pc.is_in(pq.read_table(p, columns=["id"])["id"], value_set=pa.array(list(ids)))
+            n_hit = pc.sum(hit).as_py() or 0
+            if not n_hit:
+                continue
+            dropped += n_hit
+            table = pq.read_table(p, schema=self.schema)
+            if n_hit == table.num_rows:
+                p.unlink()
+            else:
+                atomic_write_parquet(p, table.filter(pc.invert(hit)))
+        return dropped
+
     def commit(self, rows: list[dict]) -> Path | None:
         """Write `rows` as the next shard, atomically. Rows are sorted by source index."""
         if not rows:
@@ -118,24 +137,26 @@ class ShardStore:
             return self.schema.empty_table()
         return pa.concat_tables(parts)
 
-    def finalize(self, drop: tuple[str, ...] = ("idx",)) -> int:
-        """Merge all shards into `final` (atomically), in source order; returns the row count."""
+    def finalize(self, drop: tuple[str, ...] = ("idx",), extend=None) -> int:
+        """Merge all shards into `final` (atomically), in source order; returns the row count.
+        `extend(table) -> table` adds columns computed from each part's rows (the mode flags)."""
         shards = self.shards()
         keep = [n for n in self.schema.names if n not in drop]
-        out_schema = pa.schema([self.schema.field(n) for n in keep])
+        extend = extend or (lambda t: t)
         if sum(p.stat().st_size for p in shards) <= IN_MEMORY_MERGE_BYTES:
             table = self.read_all()
             table = table.sort_by("idx") if table.num_rows else table
-            atomic_write_parquet(self.final, table.select(keep))
+            atomic_write_parquet(self.final, extend(table.select(keep)))
             return table.num_rows
         order = sorted(shards, key=lambda p: pq.read_table(p, columns=["idx"])["idx"][0].as_py())
+        out_schema = extend(pa.schema([self.schema.field(n) for n in keep]).empty_table()).schema
         n = 0
 
         def write(tmp: Path) -> None:
             nonlocal n
             with pq.ParquetWriter(tmp, out_schema) as w:
                 for p in order:
-                    t = pq.read_table(p, schema=self.schema).select(keep)
+                    t = extend(pq.read_table(p, schema=self.schema).select(keep))
                     w.write_table(t)
                     n += t.num_rows
 

@@ -1,15 +1,17 @@
 """Asking the teacher: two requests per prompt, in flight concurrently or in batches, and where
 the finished rows go.
 
-`make_requests` builds a prompt's two requests (thinking off = IFT, T=0.7, top_p=0.8; thinking on
-= reasoning, T=0.6, top_p=0.95, §2.2 footnote 3); `pair_row` turns the two answers into one row of
-the pairs table (`SCHEMA`), truncation flagged, never dropped. `run_streaming` keeps at most
-`max_concurrency` requests in flight against async backends (OpenAI-compatible servers);
-`run_batched` gives other backends one batched call per shard. Both hand rows to a `Sink`, which
-keeps answered rows and rejected ones (a 400: asking again gives the same) and commits them
-through a `ShardStore` when `shard_size` are waiting or `commit_every_s` has passed, so a kill
-loses at most the requests in flight plus that interval. A row whose request went unanswered
-(out of retries) is never kept: it is counted, and the next run asks it again.
+`make_requests` builds a prompt's two requests, each by its mode's recipe (thinking off = IFT,
+T=0.7, top_p=0.8; thinking on = reasoning, T=0.6, top_p=0.95, §2.2 footnote 3; lm/recipe.py), and
+each mode's backend answers its own (one model for both, or a pair of models); `pair_row` turns
+the two answers into one row of the pairs table (`SCHEMA`), truncation flagged, never dropped.
+`run_streaming` keeps at most `max_concurrency` requests in flight against async backends
+(OpenAI-compatible servers); `run_batched` gives other backends one batched call per mode and
+shard. Both hand rows to a `Sink`, which keeps answered rows and rejected ones (a 400: asking
+again gives the same) and commits them through a `ShardStore` when `shard_size` are waiting or
+`commit_every_s` has passed, so a kill loses at most the requests in flight plus that interval.
+A row whose request went unanswered (out of retries) is never kept: it is counted, and the next
+run asks it again.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from ponder.errors import PonderError
 from ponder.generate.shards import ShardStore
 from ponder.lm.base import GenRequest, GenResult, split_thinking
 from ponder.lm.fleet import UNANSWERED
+from ponder.lm.recipe import MODES, apply_recipe
 
-MODES = ("ift", "reasoning")
 _STR, _INT, _BOOL = pa.string(), pa.int64(), pa.bool_()
 SCHEMA = pa.schema(
     [("idx", _INT), ("id", _STR), ("prompt", _STR)]
@@ -48,33 +50,32 @@ def is_truncated(result: GenResult) -> bool:
 
 
 def make_requests(row: dict, cfg: StudyConfig) -> list[GenRequest]:
-    """The two requests for one prompt: thinking off (IFT) and on (reasoning); a mode's
-    `system_prompt` (a teacher switched by system prompt) leads its messages."""
+    """The two requests for one prompt, each complete as its mode's recipe makes it (lm/recipe.py):
+    thinking off (IFT) and on (reasoning), with the mode's sampling."""
     out = []
     for mode in MODES:
         s = getattr(cfg.teacher, mode)
-        messages = row["messages"]
-        if s.system_prompt is not None:
-            messages = [{"role": "system", "content": s.system_prompt}, *messages]
-        out.append(
-            GenRequest(
-                messages=messages,
-                thinking=mode == "reasoning",
-                temperature=s.temperature,
-                top_p=s.top_p,
-                max_tokens=s.max_tokens,
-                seed=s.seed,
-                id=f"{row['id']}:{mode}",
-            )
+        req = GenRequest(
+            messages=row["messages"],
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_tokens=s.max_tokens,
+            seed=s.seed,
+            id=f"{row['id']}:{mode}",
         )
+        out.append(apply_recipe(req, s, mode))
     return out
 
 
-def pair_row(row: dict, ift: GenResult, reasoning: GenResult) -> dict:
+def pair_row(row: dict, ift: GenResult, reasoning: GenResult, answer_only: bool = False) -> dict:
+    """One row of the pairs table. `answer_only` (teacher.ift_answer_only): the IFT text is the
+    final answer alone, the trace of a teacher that cannot stop reasoning discarded (its tokens
+    still count what the teacher generated)."""
     out = {k: row.get(k) for k in ("idx", "id", "prompt", "family", "gold")}
     out["prompt_tokens"] = ift.prompt_tokens or reasoning.prompt_tokens
     for mode, r in zip(MODES, (ift, reasoning), strict=True):
-        out[mode] = r.text
+        cut = answer_only and mode == "ift" and r.error is None
+        out[mode] = split_thinking(r.text)[1] if cut else r.text
         out[f"{mode}_tokens"] = r.completion_tokens
         out[f"{mode}_finish"] = r.finish_reason
         out[f"{mode}_truncated"] = is_truncated(r)
@@ -166,14 +167,17 @@ def _breaker(cfg: StudyConfig) -> int:
     return max(16, 2 * cfg.teacher.max_concurrency)
 
 
-def run_batched(lm, rows: Iterable[dict], cfg: StudyConfig, store: ShardStore, tick) -> Tally:
-    """Backends without an async API: one batched `generate` call per shard."""
+def run_batched(
+    lms: dict, rows: Iterable[dict], cfg: StudyConfig, store: ShardStore, tick
+) -> Tally:
+    """Backends without an async API: per shard, one batched `generate` call per mode (each
+    mode's backend, `lms[mode]`: one model may answer both)."""
     sink = Sink(store, cfg, tick, _breaker(cfg))
     for chunk in chunks(rows, cfg.teacher.shard_size):
-        reqs = [q for r in chunk for q in make_requests(r, cfg)]
-        res = lm.generate(reqs)
+        reqs = [make_requests(r, cfg) for r in chunk]
+        res = [lms[m].generate([q[k] for q in reqs]) for k, m in enumerate(MODES)]
         for i, r in enumerate(chunk):
-            sink.add(pair_row(r, res[2 * i], res[2 * i + 1]))
+            sink.add(pair_row(r, res[0][i], res[1][i], cfg.teacher.ift_answer_only))
         sink.flush()
     return sink.tally
 
@@ -185,10 +189,11 @@ async def _flush_every(sink: Sink, seconds: float) -> None:
 
 
 async def run_streaming(
-    lm, rows: Iterable[dict], cfg: StudyConfig, store: ShardStore, tick
+    lms: dict, rows: Iterable[dict], cfg: StudyConfig, store: ShardStore, tick
 ) -> Tally:
-    """Async backends: at most `max_concurrency` requests in flight, at most that many rows
-    pulled from the source ahead of the answers (backpressure: memory stays flat)."""
+    """Async backends (`lms[mode]` answers that mode): at most `max_concurrency` requests in
+    flight over both, at most that many rows pulled from the source ahead of the answers
+    (backpressure: memory stays flat)."""
     limit = cfg.teacher.max_concurrency
     sem = asyncio.Semaphore(limit)  # requests in flight
     rows_open = asyncio.Semaphore(limit)  # rows pulled from the source and not yet answered
@@ -196,14 +201,17 @@ async def run_streaming(
     tasks: set[asyncio.Task] = set()
     fatal: list[BaseException] = []
 
-    async def call(req: GenRequest) -> GenResult:
+    async def call(mode: str, req: GenRequest) -> GenResult:
         async with sem:
-            return await lm.agenerate(req)
+            return await lms[mode].agenerate(req)
 
     async def one(row: dict) -> None:
         try:
-            ift, reasoning = await asyncio.gather(*(call(q) for q in make_requests(row, cfg)))
-            sink.add(pair_row(row, ift, reasoning))
+            reqs = make_requests(row, cfg)
+            ift, reasoning = await asyncio.gather(
+                *(call(m, q) for m, q in zip(MODES, reqs, strict=True))
+            )
+            sink.add(pair_row(row, ift, reasoning, cfg.teacher.ift_answer_only))
         except Exception as e:  # fatal (bad API key, no server, disk full): stop the run
             fatal.append(e)
         finally:
@@ -230,5 +238,6 @@ async def run_streaming(
         for t in tasks:
             t.cancel()
         sink.flush()  # finished rows are kept even when the run stops on an error
-        if hasattr(lm, "aclose"):
-            await lm.aclose()
+        for lm in {id(x): x for x in lms.values()}.values():
+            if hasattr(lm, "aclose"):
+                await lm.aclose()

@@ -25,6 +25,7 @@ __all__ = [
     "join_thinking",
     "make_lm",
     "make_teacher",
+    "teacher_modes",
     "make_evaluated",
     "make_judge",
     "split_thinking",
@@ -82,9 +83,20 @@ def make_lm(backend: str, model: str, **options: Any) -> LM:
     return cls(model, **options)
 
 
-def make_teacher(cfg: Any) -> LM:
-    """The teacher of a study (`TeacherConfig`)."""
-    return make_lm(cfg.backend, cfg.model, **BACKENDS[cfg.backend].teacher(cfg))
+def teacher_modes(cfg: Any, modes: tuple[str, ...] = ("ift", "reasoning")) -> dict[str, LM]:
+    """The backend answering each teacher mode (`TeacherConfig`): one instance per distinct model
+    and servers, so the two modes of a hybrid teacher share a fleet or a loaded checkpoint."""
+    from ponder.lm.recipe import teacher_lms
+
+    return teacher_lms(cfg, make_lm, BACKENDS[cfg.backend].teacher(cfg), modes)
+
+
+def make_teacher(cfg: Any, mode: str = "reasoning") -> LM:
+    """The teacher answering as one mode, its recipe applied to every request: evaluating the
+    teacher asks its reasoning mode (thinking on, §2.3)."""
+    from ponder.lm.recipe import RecipeLM
+
+    return RecipeLM(teacher_modes(cfg, (mode,))[mode], getattr(cfg, mode), mode)
 
 
 def make_evaluated(cfg: Any, path: str) -> LM:

@@ -52,6 +52,7 @@ class LM(Protocol):
 
 
 _THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
+_BLOCK = re.compile(r"<think>(.*?)(?:</think>|\Z)", re.DOTALL)
 
 
 def template_kwargs(base: dict, req: GenRequest) -> dict:
@@ -81,3 +82,19 @@ def split_thinking(text: str) -> tuple[str | None, str, bool]:
     if stripped.startswith("<think>"):
         return stripped[len("<think>") :], "", False
     return None, text, True
+
+
+def has_trace(text: str) -> bool:
+    """Whether a stored answer carries a reasoning trace: a `<think>` block with content, closed or
+    cut off (a truncated trace is still a trace), or text before a lone `</think>` (a template that
+    pre-filled `<think>`). An empty `<think></think>` (Qwen3's IFT pre-fill) is no trace."""
+    if any(block.strip() for block in _BLOCK.findall(text)):
+        return True
+    head, closing, _ = text.partition("</think>")
+    return bool(closing) and "<think>" not in head and bool(head.strip())
+
+
+def mode_mismatch(mode: str, text: str) -> bool:
+    """An answer that contradicts its mode (§2.2's premise): an IFT answer with a trace, or a
+    reasoning answer without one. The one check of every stored answer, whatever its source."""
+    return has_trace(text) != (mode == "reasoning")

@@ -162,13 +162,17 @@ class OpenAILM:
             choice = {**choice, "message": {"content": choice["text"]}}
         msg = choice["message"] or {}
         reasoning = msg.get("reasoning") or msg.get("reasoning_content")
-        text, reasoning = normalise(msg.get("content"), reasoning)
+        finish = choice.get("finish_reason") or "stop"
+        content = msg.get("content")
+        if reasoning and not content and finish == "length":
+            content = None  # cut inside the trace (transformers serve sends content ""): unclosed
+        text, reasoning = normalise(content, reasoning)
         usage = resp.get("usage") or {}
         return GenResult(
             id=req.id,
             text=text,
             reasoning=reasoning,
-            finish_reason=choice.get("finish_reason") or "stop",
+            finish_reason=finish,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
         )

@@ -42,6 +42,12 @@ TEACHER_TRANSPORT = {
     "flops_model",
     "commit_every_s",
     "max_failed_share",
+    "max_mode_mismatch_share",
+    "preset",  # not hashed by name: the recipe fields it set are
+}
+# ... and each mode's own servers (a pair of models)
+TEACHER_TRANSPORT = dict.fromkeys(TEACHER_TRANSPORT, True) | {
+    m: {"base_urls": True} for m in ("ift", "reasoning")
 }
 EVAL_TRANSPORT = {"batch_size", "data_dir"}
 # Which evaluations exist, not what any one of them answers: adding a benchmark or the teacher to a

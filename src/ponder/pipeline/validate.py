@@ -49,6 +49,10 @@ def validate_study(
             kinds[s.kind].append(key)
     for domain in kinds.get(StepKind.GENERATE, []):
         check_source(cfg, domain)
+    if any(cfg.domains[d].source.kind != "paired" for d in kinds.get(StepKind.GENERATE, [])):
+        from ponder.lm.recipe import check_pair
+
+        check_pair(cfg.teacher)
     for student in kinds.get(StepKind.STUDENT, []):
         check_student(cfg, student)
     for bench in kinds.get(StepKind.EVAL, []) if data else []:

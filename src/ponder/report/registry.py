@@ -17,6 +17,7 @@ from ponder.report.compare import beside_reference
 from ponder.report.data import Analysis, ReportData
 from ponder.report.headline import headline
 from ponder.report.judges import judge_agreement
+from ponder.report.pairs_check import pairs_check
 
 Draw = Callable[[Analysis, Path], list[str]]
 
@@ -63,6 +64,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("fig17", "Inference FLOPs vs student size", "Fig. 17 (App. F.5)",
           efficiency.infer_scaling, draw_eff.fig17),
     Entry("judges", "Judge agreement", "App. D.3", judge_agreement, show_table=True),
+    Entry("pairs", "Teacher pairs left out (mode check)", "§2.2", pairs_check, show_table=True),
     Entry("compare", "Beside the reference checkpoints (report.compare_to)",
           "§3, released students", beside_reference, draw_perf.compare, show_table=True),
 )  # fmt: skip

@@ -13,7 +13,9 @@ mixes, one per phase, each trained from the previous phase's checkpoint (see `tr
 Truncated teacher answers (finish_reason=length, or an unclosed `<think>`; recorded by the
 generate stage) are dropped when `drop_truncated` is set: the prompt is removed from the mix after
 X_ρ is chosen, so nesting still holds and the drop is counted in the stats. With
-`drop_truncated=False` they are trained as the teacher wrote them.
+`drop_truncated=False` they are trained as the teacher wrote them. A pair whose IFT answer holds a
+trace or whose reasoning answer holds none (the generate stage's mode check, read again from the
+text) is left out of every mix, whichever style X_ρ gave it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ponder.errors import PonderError
+from ponder.lm.base import mode_mismatch
 
 SCHEDULES = ("sequential", "mixed")
 REQUIRED = ("id", "prompt", "ift", "reasoning")
@@ -66,6 +69,21 @@ def _failed(pairs: pd.DataFrame, style: str) -> np.ndarray:
     return pairs[col].notna().to_numpy() & (pairs[col].astype(str) != "")
 
 
+def _mode_mismatch(pairs: pd.DataFrame) -> np.ndarray:
+    """Pairs where either answer contradicts its mode (an IFT answer with a trace, a reasoning
+    answer without one; rejected answers aside), read from the stored text as the generate stage
+    reads it: such a pair is no IFT/reasoning pair and enters no mix."""
+    out = np.zeros(len(pairs), dtype=bool)
+    for style in ("ift", "reasoning"):
+        failed = _failed(pairs, style)
+        texts = pairs[style].astype(str).tolist()
+        out |= np.array(
+            [not f and mode_mismatch(style, t) for f, t in zip(failed, texts, strict=True)],
+            dtype=bool,
+        )
+    return out
+
+
 def _check_pairs(pairs: pd.DataFrame) -> None:
     missing = [c for c in REQUIRED if c not in pairs.columns]
     if missing:
@@ -88,7 +106,8 @@ def build_mix(
 ) -> tuple[list[dict], dict]:
     """Examples in training order (dicts: id, prompt, completion, style) and the mix's stats.
 
-    stats: n, n_reasoning, n_ift, dropped_truncated, ratio, schedule, seed, realised_ratio.
+    stats: n, n_reasoning, n_ift, dropped_truncated, dropped_failed, dropped_mode_mismatch,
+    kept_truncated, ratio, schedule, seed, realised_ratio.
     """
     if schedule not in SCHEDULES:
         raise PonderError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
@@ -99,7 +118,9 @@ def build_mix(
     trunc = np.where(is_r, _truncated(pairs, "reasoning"), _truncated(pairs, "ift"))
     # A request the teacher rejected (e.g. a prompt over its context) has no answer to learn.
     failed = np.where(is_r, _failed(pairs, "reasoning"), _failed(pairs, "ift"))
-    keep = (~trunc if drop_truncated else np.ones(len(ids), dtype=bool)) & ~failed
+    # Left out of every arm after X_ρ is chosen, so the arms keep one prompt set, still nested.
+    mismatch = _mode_mismatch(pairs) & ~failed
+    keep = (~trunc if drop_truncated else np.ones(len(ids), dtype=bool)) & ~failed & ~mismatch
 
     prompts = pairs["prompt"].astype(str).to_numpy()
     ift, reasoning = pairs["ift"].astype(str).to_numpy(), pairs["reasoning"].astype(str).to_numpy()
@@ -125,8 +146,9 @@ def build_mix(
         "n": n_r + n_i,
         "n_reasoning": n_r,
         "n_ift": n_i,
-        "dropped_truncated": int((trunc & ~failed & ~keep).sum()),
+        "dropped_truncated": int((trunc & ~failed & ~mismatch & ~keep).sum()),
         "dropped_failed": int(failed.sum()),
+        "dropped_mode_mismatch": int(mismatch.sum()),
         "kept_truncated": int((trunc & keep).sum()),
         "ratio": float(ratio),
         "realised_ratio": n_r / max(1, n_r + n_i),
