@@ -66,9 +66,11 @@ def test_the_trained_models_as_checkpoints_are_evaluated_and_reported_as_trained
         str(a / "models" / m) for m in MODELS.values()
     }
     drawn_a, drawn_b = report(a), report(b)
+    # B also has no teacher pairs of its own to state (the mode check's section)
     assert {k for k, v in drawn_b.items() if v["skipped"]} == {
         k for k, v in drawn_a.items() if v["skipped"]
-    } | {"fig6"}
+    } | {"fig6", "pairs"}
+    assert drawn_b["pairs"]["skipped"] == "no teacher pairs in this run directory"
     assert drawn_b["fig6"]["skipped"] == (
         "needs training FLOPs of every student: checkpoint arm(s) mini-a_general-r0_sequential "
         "and mini-a_general-r1_sequential give no `trained_tokens` and `trained_sequences`"

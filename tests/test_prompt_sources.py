@@ -88,6 +88,6 @@ def test_a_mode_system_prompt_leads_that_modes_messages():
     cfg = load_study("paper-extended")
     row = {"id": "x", "messages": [{"role": "user", "content": "hi"}]}
     ift, reasoning = make_requests(row, cfg)
-    assert ift.messages[0] == {"role": "system", "content": "detailed thinking off"}
-    assert reasoning.messages[0] == {"role": "system", "content": "detailed thinking on"}
+    assert ift.messages[0] == {"role": "system", "content": "/no_think"}  # Nemotron-Super v1.5
+    assert reasoning.messages[0] == {"role": "system", "content": "/think"}
     assert ift.messages[1:] == row["messages"]

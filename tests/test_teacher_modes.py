@@ -53,7 +53,8 @@ def study(teacher: dict | None = None, **domains) -> StudyConfig:
 def test_step_hashes_of_the_built_in_studies_are_unchanged():
     """The generate/mix/train/eval/judge step hashes of every built-in study, computed on main
     (c1b9940) before mode recipes, the mode check and judge.max_tokens existed: a new field at
-    its default must leave every finished step of an existing study done."""
+    its default must leave every finished step of an existing study done. `paper-extended` is
+    pinned anew: its teacher (Nemotron-Super v1.5) had v1's switch and now has the preset's."""
     pinned = json.loads((FIXTURES / "step_hashes.json").read_text())
     assert set(pinned) <= set(builtin_studies())
     for name, kinds in pinned.items():
