@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from _paths import DATA as BENCH  # noqa: E402
+from _studies import one_student_study
 from fakeserver import FakeServer, free_port, scripted_answer
 from ponder.config import StudyConfig
 from ponder.errors import PonderError
@@ -37,16 +38,7 @@ CONTRACT += ["reasoning_truncated", "ift_error", "reasoning_error"]
 
 
 def study(teacher: dict | None = None, **domains) -> StudyConfig:
-    domains = domains or {"math": {"kind": "world", "n": 300}}
-    return StudyConfig.model_validate(
-        {
-            "name": "t",
-            "students": [{"name": "s"}],
-            "grid": [{"students": ["s"], "domains": [next(iter(domains))]}],
-            "teacher": teacher or {},
-            "domains": {d: {"source": src} for d, src in domains.items()},
-        }
-    )
+    return one_student_study(teacher, domains or {"math": {"kind": "world", "n": 300}})
 
 
 def pairs_path(run_dir: Path, domain: str) -> Path:

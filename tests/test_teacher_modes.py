@@ -18,6 +18,7 @@ import pytest
 
 from _cli import run_cli
 from _paths import FIXTURES
+from _studies import one_student_study
 from fakeserver import FakeServer
 from ponder.config import StudyConfig, load_study
 from ponder.config.load import builtin_studies
@@ -37,16 +38,7 @@ URL = "http://127.0.0.1:9/v1"  # never called: bodies are built, not sent
 
 
 def study(teacher: dict | None = None, **domains) -> StudyConfig:
-    domains = domains or {"general": {"kind": "world", "n": 200}}
-    return StudyConfig.model_validate(
-        {
-            "name": "t",
-            "students": [{"name": "s"}],
-            "grid": [{"students": ["s"], "domains": [next(iter(domains))]}],
-            "teacher": teacher or {},
-            "domains": {d: {"source": src} for d, src in domains.items()},
-        }
-    )
+    return one_student_study(teacher, domains or {"general": {"kind": "world", "n": 200}})
 
 
 # ---------------------------------------------------------------- hashes of existing studies
