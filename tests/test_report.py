@@ -201,7 +201,8 @@ def test_metric_rule_overrides_the_judges(extended):
 
 
 def test_a_one_seed_tiny_study_does_not_overclaim(built, tmp_path):
-    """`tiny`'s grid (3 sizes × ρ ∈ {0, 1} + ρ=.5 at the largest, one seed) from the fixture."""
+    """`tiny`'s grid (3 sizes × ρ ∈ {0, 1} + ρ=.5 at the largest, one seed) from the
+    fixture."""
     run = tmp_path / "run"
     shutil.copytree(built, run, ignore=shutil.ignore_patterns("report"))
     df = pd.read_parquet(run / "results.parquet")

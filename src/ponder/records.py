@@ -1,7 +1,7 @@
 """Typed records of a study: the models its grid trains and the models it evaluates.
 
-The grid (§2.2: students × domains × ρ × schedules; §3.3: bi-phasic phases; × seeds) expands into
-`ModelRun`s, one per trained model, parents (earlier phases) before children. A checkpoint arm
+The grid (§2.2: students × domains × ρ × schedules; §3.3: bi-phasic phases; × seeds) expands
+into `ModelRun`s, one per trained model, parents (earlier phases) before children. A checkpoint arm
 (`checkpoints:`, trained elsewhere) gets the same `ModelRun` labels without a training step.
 `Evaluated` names every model the eval stage answers with: trained students, checkpoint arms, the
 teacher, and base checkpoints.
@@ -131,7 +131,8 @@ def model_runs(cfg: StudyConfig) -> list[ModelRun]:
 
 def checkpoint_run(c: Checkpoint) -> ModelRun:
     """A checkpoint arm's labels as a trained model's: its phases, schedule and seed (§2.2: with
-    ρ ∈ {0, 1} sequential and mixed are one run), and no parent (its training happened elsewhere).
+    ρ ∈ {0, 1} sequential and mixed are one run), and no parent (its training happened
+    elsewhere).
     """
     chain = c.chain()
     schedule = canon_schedule(chain[0][1], c.schedule) if len(chain) == 1 else c.schedule

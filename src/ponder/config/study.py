@@ -1,7 +1,7 @@
-"""A study: its grid (students × domains × ratios × schedules × seeds, or bi-phasic phases; §2.2,
-§3.3), the checkpoints it evaluates without training them (config/checkpoints.py), and the stage
-sections, with the cross-references checked (students and domains the grid names exist, model
-names unique)."""
+"""A study: its grid (students × domains × ratios × schedules × seeds, or bi-phasic
+phases; §2.2, §3.3), the checkpoints it evaluates without training them
+(config/checkpoints.py), and the stage sections, with the cross-references checked (students
+and domains the grid names exist, model names unique)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 Order (paper §2.3, Appendix D.2: every Table 4 prompt asks for the answer "inside \\boxed{}"):
 1. the thinking block is removed (`<think>…</think>`; an unclosed `<think>` means the answer was
    truncated inside its reasoning, so nothing is left to score);
-2. the LAST `\\boxed{…}` / `\\fbox{…}` with nested braces, or the brace-less `\\boxed X`, is taken;
+2. the LAST `\\boxed{…}` / `\\fbox{…}` with nested braces, or the brace-less `\\boxed X`, is
+   taken;
 3. without a box, the final answer text (an "answer is …" / "Answer: …" tail, else the last
    non-empty line) is used and `boxed=False` is recorded so analyses can count format failures.
 

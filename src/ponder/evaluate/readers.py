@@ -258,8 +258,20 @@ def demo(row, i, src):  # built-in few-shot demonstrations: question, answer (al
 
 
 READERS: dict[str, Reader] = {
-    "gsm8k": gsm8k, "math500": math500, "math_train": math_train, "aime": aime,
-    "ifeval": ifeval, "aqua": aqua, "mmlu": mmlu, "mmlu_pro": mmlu_pro,
-    "winogrande": winogrande, "openbookqa": openbookqa, "squad": squad, "coqa": coqa,
-    "scibench": scibench, "legalbench": legalbench, "code_summary": code_summary, "demo": demo,
-}  # fmt: skip
+    "gsm8k": gsm8k,
+    "math500": math500,
+    "math_train": math_train,
+    "aime": aime,
+    "ifeval": ifeval,
+    "aqua": aqua,
+    "mmlu": mmlu,
+    "mmlu_pro": mmlu_pro,
+    "winogrande": winogrande,
+    "openbookqa": openbookqa,
+    "squad": squad,
+    "coqa": coqa,
+    "scibench": scibench,
+    "legalbench": legalbench,
+    "code_summary": code_summary,
+    "demo": demo,
+}

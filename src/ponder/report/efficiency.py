@@ -156,7 +156,7 @@ def infer_pareto(data: ReportData) -> Analysis:
             + "."
         )
     if fits and not any(f["identified"] for f in fits):
-        reading += " Saturating fits use ≤4 sizes per curve, so their ceilings are not identified."
+        reading += " Saturating fits use ≤4 sizes per curve: their ceilings are not identified."
     return Analysis(
         reading + W.seed_note(data.max_seeds(e)),
         table=t,

@@ -55,8 +55,8 @@ class SaturatingFit:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, float)
-        # γ·x^δ computed as exp(log γ + δ log x): γ is ~1e-6 and x ~1e15, so the direct product
-        # under/overflows for small δ.
+        # γ·x^δ computed as exp(log γ + δ log x): γ is ~1e-6 and x ~1e15, so the direct
+        # product under/overflows for small δ.
         return self.alpha + self.beta * (
             1.0 - np.exp(-np.exp(np.log(self.gamma) + self.delta * np.log(x)))
         )
@@ -66,8 +66,8 @@ class SaturatingFit:
 
 
 def _sat(theta: np.ndarray, lx: np.ndarray, cap: float) -> np.ndarray:
-    # θ = (a, b, log γ', δ) with α = a·cap and β = b·(cap − α): the box a, b ∈ (0, 1] encodes
-    # α, β > 0 and α + β ≤ cap exactly, so the optimiser only needs bounds.
+    # θ = (a, b, log γ', δ) with α = a·cap and β = b·(cap − α): the box a, b ∈ (0, 1]
+    # encodes α, β > 0 and α + β ≤ cap exactly, so the optimiser only needs bounds.
     a, b, lg, d = theta
     alpha = a * cap
     beta = b * (cap - alpha)

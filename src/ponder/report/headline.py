@@ -18,10 +18,23 @@ from ponder.report.paired import above_chance, diff
 
 VERDICT = {1: "beats", 0: "no significant difference", -1: "trails"}
 COLUMNS = [
-    "category", "largest_ift", "ift_accuracy", "ift_rule", "reasoning_student",
-    "reasoning_accuracy", "reasoning_rule", "diff", "diff_low", "diff_high", "diff_seed_low",
-    "diff_seed_high", "verdict", "size_factor", "cost_factor", "chance",
-]  # fmt: skip
+    "category",
+    "largest_ift",
+    "ift_accuracy",
+    "ift_rule",
+    "reasoning_student",
+    "reasoning_accuracy",
+    "reasoning_rule",
+    "diff",
+    "diff_low",
+    "diff_high",
+    "diff_seed_low",
+    "diff_seed_high",
+    "verdict",
+    "size_factor",
+    "cost_factor",
+    "chance",
+]
 
 
 def _category(data: ReportData, cat: str, g: pd.DataFrame) -> dict | None:

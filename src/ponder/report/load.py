@@ -24,31 +24,60 @@ from ponder.resources import resource
 from ponder.rundir import RunDir
 
 REQUIRED = [
-    "model", "student", "params", "domain", "ratio", "schedule", "benchmark", "family", "format",
-    "accuracy", "n", "mean_tokens", "train_flops", "infer_flops",
-]  # fmt: skip
+    "model",
+    "student",
+    "params",
+    "domain",
+    "ratio",
+    "schedule",
+    "benchmark",
+    "family",
+    "format",
+    "accuracy",
+    "n",
+    "mean_tokens",
+    "train_flops",
+    "infer_flops",
+]
 OPTIONAL = {
-    "kind": "student", "arm": "", "seed": 0, "ci_low": np.nan, "ci_high": np.nan,
-    "judge_accuracy": np.nan, "judge_ci_low": np.nan, "judge_ci_high": np.nan, "chance": np.nan,
-    "mean_tokens_correct": np.nan, "mean_tokens_incorrect": np.nan, "checkpoint": "",
-}  # fmt: skip
+    "kind": "student",
+    "arm": "",
+    "seed": 0,
+    "ci_low": np.nan,
+    "ci_high": np.nan,
+    "judge_accuracy": np.nan,
+    "judge_ci_low": np.nan,
+    "judge_ci_high": np.nan,
+    "chance": np.nan,
+    "mean_tokens_correct": np.nan,
+    "mean_tokens_incorrect": np.nan,
+    "checkpoint": "",
+}
 # The paper's 2×2 taxonomy (§2.3): task family × answer format, in its panel order.
 CATEGORIES = ("general-MC", "general-OE", "math-MC", "math-OE")
 # Appendix F.1's extended benchmarks and their field; they are drawn in Figs. 9–11 and kept out
 # of the 2×2 category averages. A benchmark spec's own `suite:` field wins over this list.
 EXTENDED = {
-    "mmlu-pro-law": "law", "consumer-qa": "law", "mmlu-pro-code": "code",
-    "c-code-summarization": "code", "mmlu-pro-physics": "physics", "scibench": "physics",
-}  # fmt: skip
+    "mmlu-pro-law": "law",
+    "consumer-qa": "law",
+    "mmlu-pro-code": "code",
+    "c-code-summarization": "code",
+    "mmlu-pro-physics": "physics",
+    "scibench": "physics",
+}
 # Columns that identify one trained configuration; its replicate seeds share them.
 CONFIG = ["kind", "student", "params", "domain", "ratio", "schedule", "arm"]
 METRICS = ("auto", "judge", "rule")
 # Guessing accuracy for results written without a `chance` column: 1/options of the paper's MC
 # benchmarks (their definitions: WinoGrande 2 options, AQuA-RAT 5, MMLU-Pro up to 10), else 4.
 MC_CHANCE = {
-    "winogrande": 1 / 2, "aqua-rat": 1 / 5, "mmlu-pro-math": 1 / 10, "mmlu-pro-law": 1 / 10,
-    "mmlu-pro-code": 1 / 10, "mmlu-pro-physics": 1 / 10,
-}  # fmt: skip
+    "winogrande": 1 / 2,
+    "aqua-rat": 1 / 5,
+    "mmlu-pro-math": 1 / 10,
+    "mmlu-pro-law": 1 / 10,
+    "mmlu-pro-code": 1 / 10,
+    "mmlu-pro-physics": 1 / 10,
+}
 
 
 @functools.cache

@@ -1,5 +1,5 @@
-"""The reasoning-ratio and domain analyses (§3.2–3.3): Fig. 3 / 19 (sequential vs mixed), Fig. 4 /
-20 (gap to IFT across ρ per size) and Fig. 5 / 21 (bi-phasic general → math arms).
+"""The reasoning-ratio and domain analyses (§3.2–3.3): Fig. 3 / 19 (sequential vs mixed),
+Fig. 4 / 20 (gap to IFT across ρ per size) and Fig. 5 / 21 (bi-phasic general → math arms).
 
 Each drawn point is a paired contrast against the IFT student (ρ = 0) of the same size on the same
 items, so its error bar is the paired per-item CI of the gap (`report.paired`), not the two

@@ -19,11 +19,16 @@ import pandas as pd
 from ponder.evaluate.stats import seed_ci
 
 MEANS = {  # output column: results column, averaged over benchmarks, then over seeds
-    "accuracy": "accuracy", "rule_accuracy": "rule_accuracy", "judge_accuracy": "judge_accuracy",
-    "mean_tokens": "mean_tokens", "train_flops": "train_flops", "infer_flops": "infer_flops",
-    "tokens_correct": "mean_tokens_correct", "tokens_incorrect": "mean_tokens_incorrect",
+    "accuracy": "accuracy",
+    "rule_accuracy": "rule_accuracy",
+    "judge_accuracy": "judge_accuracy",
+    "mean_tokens": "mean_tokens",
+    "train_flops": "train_flops",
+    "infer_flops": "infer_flops",
+    "tokens_correct": "mean_tokens_correct",
+    "tokens_incorrect": "mean_tokens_incorrect",
     "chance": "chance",
-}  # fmt: skip
+}
 
 
 def _per_seed(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

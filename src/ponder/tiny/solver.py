@@ -20,7 +20,8 @@ class Solution:
 
 
 def ift_answer(sol: Solution) -> str:
-    """Thinking off: the answer alone (a one-token-per-digit box; math reasoning is ≥3× longer)."""
+    """Thinking off: the answer alone (a one-token-per-digit box; math reasoning is ≥3×
+    longer)."""
     return f"\\boxed{{{sol.answer}}}"
 
 

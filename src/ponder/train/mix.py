@@ -1,7 +1,7 @@
 """Reasoning-ratio mixes of a domain's teacher pairs (§2.2) in training order (§3.2, §3.3).
 
-For a ratio ρ a subset X_ρ ⊂ X of prompts gets the teacher's reasoning answer and X \\ X_ρ its IFT
-answer, so every prompt contributes exactly one answer style. X_ρ is the first round(ρ·|X|)
+For a ratio ρ a subset X_ρ ⊂ X of prompts gets the teacher's reasoning answer and X \\ X_ρ its
+IFT answer, so every prompt contributes exactly one answer style. X_ρ is the first round(ρ·|X|)
 prompts of one seeded ranking of the ids, which makes the subsets nested across ratios
 (X_.25 ⊂ X_.5 ⊂ X_.75 ⊂ X_1) and keeps the arms comparable: they differ only in which prompts
 switched style. The ranking hashes (seed, id), so adding or reordering rows never reshuffles it.
