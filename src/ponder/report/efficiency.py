@@ -21,6 +21,9 @@ from ponder.report.fits import fit_loglinear, fit_saturating, pareto_mask
 from ponder.report.paired import diff
 from ponder.report.seeds import by_category
 
+# With at most 4 student sizes per curve, α and β of a saturating fit are not identified.
+UNIDENTIFIED = " Saturating fits use ≤4 sizes per curve, so their ceilings are not identified."
+
 
 def mark_pareto(t: pd.DataFrame, cost: str, by: str = "category") -> pd.DataFrame:
     t = t.copy()
@@ -156,7 +159,7 @@ def infer_pareto(data: ReportData) -> Analysis:
             + "."
         )
     if fits and not any(f["identified"] for f in fits):
-        reading += " Saturating fits use ≤4 sizes per curve: their ceilings are not identified."
+        reading += UNIDENTIFIED
     return Analysis(
         reading + W.seed_note(data.max_seeds(e)),
         table=t,
