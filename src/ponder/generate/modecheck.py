@@ -5,8 +5,9 @@ The check reads the stored answers (`lm.base.mode_mismatch` on the normalised te
 backend's own flags, so it is the same for every backend (scripted, hf, vllm, openai) and for
 released pairs (`kind: paired`). A rejected answer (`*_error` set) is not checked: it has no text.
 The pairs file gets two boolean columns, `ift_mode_mismatch` and `reasoning_mode_mismatch`, and
-the summary (the step's record, the manifest) their counts; mixes recompute them from the same
-text, so pairs written before the columns existed need no regenerating. Above
+the summary (the step's record, the manifest) their counts; mixes and the report read the
+columns, or compute them from the text for pairs written before the columns existed, so those
+need no regenerating. Above
 `teacher.max_mode_mismatch_share` the domain fails with one line naming the share, an example id
 and the likely cause: a switch the teacher ignored, a server without a reasoning parser, a wrong
 preset, or, for released pairs, their columns.
@@ -33,6 +34,26 @@ def flags(texts, errors, mode: str) -> list[bool]:
     ]
 
 
+def frame_flags(pairs) -> dict[str, list[bool]]:
+    """The two flag columns of a pairs DataFrame: as the generate stage stored them, or, for pairs
+    written before the columns existed, computed from the answers' text."""
+    out = {}
+    for mode, col in zip(MODES, FLAGS, strict=True):
+        if col in pairs.columns:
+            out[col] = pairs[col].fillna(False).astype(bool).tolist()
+            continue
+        err = f"{mode}_error"
+        errors = pairs[err].tolist() if err in pairs.columns else [None] * len(pairs)
+        out[col] = flags(pairs[mode].tolist(), errors, mode)
+    return out
+
+
+def tally(per: dict[str, list[bool]]) -> dict:
+    """Flagged answers per mode and flagged pairs (either answer), for the summary."""
+    either = [a or b for a, b in zip(*(per[c] for c in FLAGS), strict=True)]
+    return {c: sum(per[c]) for c in FLAGS} | {"mode_mismatch": sum(either)}
+
+
 def with_flags(table: pa.Table) -> pa.Table:
     """`table` (pairs rows) with the two flag columns, computed afresh from its answers."""
     table = table.drop_columns([c for c in FLAGS if c in table.column_names])
@@ -45,10 +66,8 @@ def with_flags(table: pa.Table) -> pa.Table:
 
 
 def counts(table: pa.Table) -> dict:
-    """Flagged answers per mode and flagged pairs (either answer), for the summary."""
-    per = {c: table.column(c).to_pylist() for c in FLAGS}
-    either = [a or b for a, b in zip(*per.values(), strict=True)]
-    return {c: sum(v) for c, v in per.items()} | {"mode_mismatch": sum(either)}
+    """Flagged answers per mode and flagged pairs (either answer) of a pairs table."""
+    return tally({c: table.column(c).to_pylist() for c in FLAGS})
 
 
 def describe_switch(recipe) -> str:

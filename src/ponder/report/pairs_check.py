@@ -3,37 +3,25 @@ because an answer contradicted its mode (§2.2's premise: the IFT answer holds n
 the reasoning answer holds one, for the same prompt).
 
 Counts come from each pairs file's manifest (the generate stage's check); pairs written before the
-check recorded its counts are checked here, from their text, by the same function the mixes use.
+check recorded its counts are counted here by the function the mixes use (modecheck.frame_flags).
 """
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
+from ponder.generate.modecheck import FLAGS, frame_flags, tally
 from ponder.report.data import Analysis, ReportData, skip
-
-FLAGS = ("ift_mode_mismatch", "reasoning_mode_mismatch")
+from ponder.rundir import read_manifest
 
 
 def _counts(path) -> dict:
-    """rows and flagged answers of one pairs file: its manifest's, else read from its text."""
-    try:
-        man = json.loads(path.with_name(path.name + ".manifest.json").read_text())
-    except (OSError, ValueError):
-        man = {}
+    """rows and flagged answers of one pairs file: its manifest's, else read from the file."""
+    man = read_manifest(path) or {}
     if all(k in man for k in (*FLAGS, "mode_mismatch", "rows")):
         return {k: int(man[k]) for k in ("rows", *FLAGS, "mode_mismatch")}
-    from ponder.generate.modecheck import flags
-
     df = pd.read_parquet(path)
-    per = {}
-    for mode, col in zip(("ift", "reasoning"), FLAGS, strict=True):
-        err = df[f"{mode}_error"] if f"{mode}_error" in df else pd.Series([None] * len(df))
-        per[col] = flags(df[mode].tolist(), err.notna().tolist(), mode)
-    either = [a or b for a, b in zip(*per.values(), strict=True)]
-    return {"rows": len(df), **{c: sum(v) for c, v in per.items()}, "mode_mismatch": sum(either)}
+    return {"rows": len(df), **tally(frame_flags(df))}
 
 
 def pairs_check(data: ReportData) -> Analysis:

@@ -14,8 +14,8 @@ Truncated teacher answers (finish_reason=length, or an unclosed `<think>`; recor
 generate stage) are dropped when `drop_truncated` is set: the prompt is removed from the mix after
 X_ρ is chosen, so nesting still holds and the drop is counted in the stats. With
 `drop_truncated=False` they are trained as the teacher wrote them. A pair whose IFT answer holds a
-trace or whose reasoning answer holds none (the generate stage's mode check, read again from the
-text) is left out of every mix, whichever style X_ρ gave it.
+trace or whose reasoning answer holds none (the generate stage's mode check: its columns, or the
+text of pairs written before them) is left out of every mix, whichever style X_ρ gave it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ponder.errors import PonderError
-from ponder.lm.base import mode_mismatch
+from ponder.generate import modecheck
 
 SCHEDULES = ("sequential", "mixed")
 REQUIRED = ("id", "prompt", "ift", "reasoning")
@@ -71,17 +71,10 @@ def _failed(pairs: pd.DataFrame, style: str) -> np.ndarray:
 
 def _mode_mismatch(pairs: pd.DataFrame) -> np.ndarray:
     """Pairs where either answer contradicts its mode (an IFT answer with a trace, a reasoning
-    answer without one; rejected answers aside), read from the stored text as the generate stage
-    reads it: such a pair is no IFT/reasoning pair and enters no mix."""
-    out = np.zeros(len(pairs), dtype=bool)
-    for style in ("ift", "reasoning"):
-        failed = _failed(pairs, style)
-        texts = pairs[style].astype(str).tolist()
-        out |= np.array(
-            [not f and mode_mismatch(style, t) for f, t in zip(failed, texts, strict=True)],
-            dtype=bool,
-        )
-    return out
+    answer without one; rejected answers aside), the generate stage's check: such a pair is no
+    IFT/reasoning pair and enters no mix."""
+    per = modecheck.frame_flags(pairs)
+    return np.logical_or(*(np.array(per[c], dtype=bool) for c in modecheck.FLAGS))
 
 
 def _check_pairs(pairs: pd.DataFrame) -> None:
