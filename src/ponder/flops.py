@@ -100,7 +100,7 @@ def builtin_models() -> dict[str, dict[str, Any]]:
 
 def resolve_model(name_or_path: str) -> ModelDims:
     """A built-in name (`qwen2.5-7b`) or a path to a Hugging Face config.json (or its folder)."""
-    key = _builtin_key(name_or_path)
+    key = builtin_key(name_or_path)
     table = builtin_models()
     if key:
         keep = {f.name for f in fields(ModelDims)}
@@ -112,15 +112,24 @@ def resolve_model(name_or_path: str) -> ModelDims:
         names = ", ".join(table)
         raise PonderError(f"model: {name_or_path!r} is not a config.json nor one of: {names}")
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PonderError(f"model: {path}: not a readable JSON config ({e})") from e
-    if not isinstance(cfg, dict):
-        raise PonderError(f"model: {path}: a config.json must hold a JSON object")
+        cfg = read_hf_config(path)
+    except PonderError as e:
+        raise PonderError(f"model: {e}") from None
     return ModelDims.from_hf_config(cfg, name=str(path))
 
 
-def _builtin_key(name_or_hub_id: str) -> str | None:
+def read_hf_config(path: Path) -> dict:
+    """A Hugging Face config.json as a dict; one line naming the file when it is not one."""
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PonderError(f"{path}: not a readable JSON config ({e})") from None
+    if not isinstance(cfg, dict):
+        raise PonderError(f"{path}: a config.json must hold a JSON object")
+    return cfg
+
+
+def builtin_key(name_or_hub_id: str) -> str | None:
     """A built-in name (`qwen2.5-7b`) or its source hub id (`Qwen/Qwen2.5-7B`), any case."""
     key = str(name_or_hub_id).strip().lower()
     for name, entry in builtin_models().items():
@@ -131,7 +140,7 @@ def _builtin_key(name_or_hub_id: str) -> str | None:
 
 def model_params_total(name_or_path: str) -> int:
     """All weights (every expert of a mixture-of-experts), to size memory; FLOPs use the dims."""
-    key = _builtin_key(name_or_path)
+    key = builtin_key(name_or_path)
     if key and "params_total" in builtin_models()[key]:
         return int(builtin_models()[key]["params_total"])
     return count_params(resolve_model(name_or_path))

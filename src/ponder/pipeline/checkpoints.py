@@ -9,7 +9,6 @@ fine-tune of Qwen2.5-0.5B. The checks made of a checkpoint live in `checkpoint_c
 
 from __future__ import annotations
 
-import json
 import math
 import socket
 from functools import cache
@@ -105,23 +104,12 @@ def weights_dir(cfg: StudyConfig, c: Checkpoint) -> Path:
 
 
 def read_config(d: Path) -> dict:
-    try:
-        data = json.loads((d / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PonderError(f"{d / 'config.json'}: not a readable JSON config ({e})") from None
-    if not isinstance(data, dict):
-        raise PonderError(f"{d / 'config.json'}: a config.json must hold a JSON object")
-    return data
+    return flops.read_hf_config(d / "config.json")
 
 
 def builtin_name(c: Checkpoint) -> str | None:
     """The built-in model (`ponder flops` names) its student label or hub id names."""
-    table = flops.builtin_models()
-    for key in (c.student.lower(), c.path.lower()):
-        for name, entry in table.items():
-            if key in (name, str(entry.get("source", "")).lower()):
-                return name
-    return None
+    return flops.builtin_key(c.student) or flops.builtin_key(c.path)
 
 
 def config_params(d: Path) -> int:
