@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from ponder import flops
 from ponder.config import StudyConfig
 from ponder.config.checkpoints import Checkpoint
-from ponder.errors import PonderError
+from ponder.errors import PonderError, first_line
 
 # The files that say what a checkpoint is, without its weights (a few kB from the hub).
 META_FILES = ["config.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json"]
@@ -74,7 +74,7 @@ def _snapshot(c: Checkpoint, mode: str, allow=None, ignore=None) -> Path | None:
     try:
         return Path(snapshot_download(c.path, **files))
     except (HfHubHTTPError, OSError) as e:  # not found, gated, a revision it does not have
-        raise PonderError(f"cannot fetch {c.where()} from the hub ({_first_line(e)})") from None
+        raise PonderError(f"cannot fetch {c.where()} from the hub ({first_line(e)})") from None
 
 
 def config_dir(c: Checkpoint, online: bool = False) -> Path | None:
@@ -160,8 +160,3 @@ def labels(cfg: StudyConfig) -> dict[str, dict]:
         c.name: {"checkpoint": c.where(), "params": params(c), "train_flops": trained_flops(c)}
         for c in cfg.checkpoints
     }
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__

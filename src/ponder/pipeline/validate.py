@@ -23,15 +23,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ponder.config import StudyConfig
-from ponder.errors import PonderError
+from ponder.errors import PonderError, first_line
 from ponder.pipeline import ledger
+from ponder.pipeline.checkpoint_checks import HUB_ID
 from ponder.pipeline.expand import expand
 from ponder.pipeline.steps import Step, StepKind
 from ponder.rundir import RunDir
 
 # A Hugging Face hub id: `org/name` (models and datasets), or a legacy canonical dataset `name`.
 # The hub cannot be reached from every machine that validates, so an id is accepted by its form.
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 HUB_DATASET = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
@@ -188,7 +188,7 @@ def check_source(cfg: StudyConfig, domain: str) -> None:
     except PonderError as e:
         raise PonderError(_in_domain(str(e), domain)) from None
     except Exception as e:  # pyarrow raises many types while reading a batch; one line for all
-        raise PonderError(f"{field}.path: cannot read {path} ({_first_line(e)})") from None
+        raise PonderError(f"{field}.path: cannot read {path} ({first_line(e)})") from None
     if first is None:
         raise PonderError(f"{field}.path: {path} has no rows")
 
@@ -200,11 +200,6 @@ def _in_domain(msg: str, domain: str) -> str:
     if msg.startswith("domains."):
         return msg
     return f"domains.{domain}.source: {msg.removeprefix('source ')}"
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__
 
 
 def check_student(cfg: StudyConfig, name: str) -> None:
@@ -250,5 +245,5 @@ def check_benchmark_data(cfg: StudyConfig, name: str) -> None:
         raise PonderError(f"eval.benchmarks: {hint}") from None
     except (OSError, ValueError, KeyError, IndexError, TypeError, RecursionError) as e:
         raise PonderError(
-            f"eval.benchmarks: {name}: cannot read its data ({_first_line(e)})"
+            f"eval.benchmarks: {name}: cannot read its data ({first_line(e)})"
         ) from None
