@@ -5,9 +5,9 @@ keys and out-of-range values errors naming the field."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer
 
 # Bounds a value must sit in before any stage sees it (a huge count or length is a typo, and a
 # run that trips over one fails deep inside a stage, after writing a half-built run directory).
@@ -52,3 +52,18 @@ Backend = Annotated[str, AfterValidator(_known_backend)]
 class Strict(BaseModel):
     # allow_inf_nan: YAML's .nan / .inf are never a setting (NaN passes every `ge`/`le` check).
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+class Sparse(Strict):
+    """A section whose newer fields (`_SPARSE`) stay out of its dump while at their default, so
+    the step hashes of studies made before those fields existed do not change."""
+
+    _SPARSE: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _drop_defaults(self, handler) -> dict:
+        out = handler(self)
+        for name in self._SPARSE:
+            if name in out and getattr(self, name) == type(self).model_fields[name].default:
+                del out[name]
+        return out

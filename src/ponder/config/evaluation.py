@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_serializer, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ponder.config.base import Backend, Count, Name, Seed, Strict, Temperature, Tokens, TopP
+from ponder.config.base import Backend, Count, Name, Seed, Sparse, Strict, Temperature, Tokens, TopP
 
 
 class EvalConfig(Strict):
@@ -42,7 +42,9 @@ class JudgeModel(Strict):
     api_key_env: str | None = None
 
 
-class JudgeConfig(Strict):
+class JudgeConfig(Sparse):
+    _SPARSE = ("max_tokens",)
+
     enabled: bool = False
     judges: list[JudgeModel] = Field(default_factory=list)
     temperature: Temperature = 0.7  # Appendix D.3
@@ -53,13 +55,6 @@ class JudgeConfig(Strict):
     # takes minutes a verdict. Out of the dump at its default: older judge steps keep their hash.
     max_tokens: Tokens = 8192
 
-    @model_serializer(mode="wrap")
-    def _dump(self, handler) -> dict:
-        out = handler(self)
-        if self.max_tokens == type(self).model_fields["max_tokens"].default:
-            out.pop("max_tokens", None)
-        return out
-
     @model_validator(mode="after")
     def _panel(self) -> JudgeConfig:
         if self.enabled and not self.judges:
@@ -68,9 +63,11 @@ class JudgeConfig(Strict):
 
 
 # ---------------------------------------------------------------- the report
-class ReportConfig(Strict):
+class ReportConfig(Sparse):
     """`report: {enabled, metric, compare_to}`; `report: true|false` in YAML means
     `{enabled: …}`."""
+
+    _SPARSE = ("compare_to",)  # reports made before it existed stay done
 
     enabled: bool = True
     # The score the figures and the headline use (the other is shown beside it). auto: the judge

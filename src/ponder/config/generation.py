@@ -12,11 +12,11 @@ default.
 from __future__ import annotations
 
 import functools
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_serializer, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ponder.config.base import Backend, Count, Seed, Strict, Temperature, Tokens, TopP
+from ponder.config.base import Backend, Count, Seed, Sparse, Strict, Temperature, Tokens, TopP
 
 # Body fields that set a reasoning effort: a level other than "none" lowers reasoning, it does not
 # turn it off (gpt-oss: low | medium | high; OpenAI's reasoning models before gpt-5.1).
@@ -39,21 +39,7 @@ def teacher_presets() -> dict[str, dict]:
     return yaml.safe_load(resource("teachers", "presets.yaml").read_text(encoding="utf-8"))
 
 
-class _Sparse(Strict):
-    """A section whose newer fields stay out of its dump while at their default."""
-
-    _SPARSE: ClassVar[tuple[str, ...]] = ()
-
-    @model_serializer(mode="wrap")
-    def _drop_defaults(self, handler) -> dict:
-        out = handler(self)
-        for name in self._SPARSE:
-            if name in out and getattr(self, name) == type(self).model_fields[name].default:
-                del out[name]
-        return out
-
-
-class Sampling(_Sparse):
+class Sampling(Sparse):
     """One mode's request recipe: sampling, and how the mode is switched and served."""
 
     _SPARSE = ("model", "base_urls", "chat_template_kwargs", "extra_body")
@@ -98,7 +84,7 @@ def _merge(under: dict, over: dict) -> dict:
     return out
 
 
-class TeacherConfig(_Sparse):
+class TeacherConfig(Sparse):
     _SPARSE = ("preset", "max_mode_mismatch_share", "ift_answer_only")
 
     backend: Backend = "scripted"

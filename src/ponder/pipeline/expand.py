@@ -29,7 +29,7 @@ from ponder.rundir import RunDir, config_hash
 
 # Settings that change how fast or where a stage runs, never what it writes: outside the hashes.
 # (The teacher backend is transport too: one model served by vLLM offline or by a vLLM server.)
-TEACHER_TRANSPORT = {
+_TEACHER_TRANSPORT_FIELDS = (
     "backend",
     "base_urls",
     "api_key_env",
@@ -44,9 +44,9 @@ TEACHER_TRANSPORT = {
     "max_failed_share",
     "max_mode_mismatch_share",
     "preset",  # not hashed by name: the recipe fields it set are
-}
-# ... and each mode's own servers (a pair of models)
-TEACHER_TRANSPORT = dict.fromkeys(TEACHER_TRANSPORT, True) | {
+)
+# ... and each mode's own servers (a pair of models), as a pydantic `exclude`
+TEACHER_TRANSPORT = dict.fromkeys(_TEACHER_TRANSPORT_FIELDS, True) | {
     m: {"base_urls": True} for m in ("ift", "reasoning")
 }
 EVAL_TRANSPORT = {"batch_size", "data_dir"}
@@ -167,6 +167,7 @@ def _evaluate(b: _Builder) -> None:
     judge_own = cfg.judge.model_dump(
         mode="json", exclude={"judges": {"__all__": {"base_urls", "api_key_env"}}}
     )
+    teacher = cfg.teacher.model_dump(mode="json", exclude=TEACHER_TRANSPORT)
     for t in _evaluated(cfg):
         if t.checkpoint is not None:
             deps = []  # trained elsewhere: no step makes it
@@ -176,7 +177,6 @@ def _evaluate(b: _Builder) -> None:
             deps = [student_step_id(t.student, init_seed(cfg, t.student, t.seed))]
         else:
             deps = []
-        teacher = cfg.teacher.model_dump(mode="json", exclude=TEACHER_TRANSPORT)
         for bench in cfg.eval.benchmarks:
             own = {
                 "eval": eval_own,
@@ -233,11 +233,10 @@ def expand(cfg: StudyConfig) -> list[Step]:
         Step("results", StepKind.RESULTS, final, str(b.layout.results())),
         {"checkpoints": labels} if labels else {},
     )
-    if cfg.report.enabled:  # compare_to only when set: reports made before it stay done
-        own = cfg.report.model_dump(exclude={"compare_to"} if not cfg.report.compare_to else None)
+    if cfg.report.enabled:
         b.add(
             Step("report", StepKind.REPORT, ["results"], str(b.layout.report_index())),
-            {"report": own},
+            {"report": cfg.report.model_dump()},
         )
     return list(b.steps.values())
 

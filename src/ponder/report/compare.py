@@ -137,13 +137,13 @@ def beside_reference(data: ReportData) -> Analysis:
         ref = ReportData(path, "rule" if data.requested == "rule" else "auto")
     except PonderError as e:
         return skip(f"report.compare_to: {e}")
-    pairs = matches(_arms(data.df), _arms(ref.df))
+    mine, theirs, rows = _arms(data.df), _arms(ref.df), []
+    pairs = matches(mine, theirs)
     if not pairs:
         return skip(
             f"no arm of this study matches one in {where} (same size within 10%, domain, ρ, "
             "schedule and phases)"
         )
-    mine, theirs, rows = _arms(data.df), _arms(ref.df), []
     for a, b in pairs:
         ga, gb = mine[a], theirs[b]
         for bench in sorted(set(ga["benchmark"]) & set(gb["benchmark"])):
