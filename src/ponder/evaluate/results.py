@@ -49,34 +49,26 @@ def _params(rd: RunDir, cfg: StudyConfig) -> dict[tuple[str, int], float]:
 
 def _describe(cfg: StudyConfig, rd: RunDir, target, runs, params, arms) -> dict:
     """The config columns of one evaluated model."""
-    if target.checkpoint is not None:
-        r, arm = target.run, arms.get(target.model, {})
-        p = arm.get("params")
-        return {
-            "student": r.student,
-            "params": float(p) if p is not None else math.nan,
-            "domain": r.domains,
-            "ratio": r.ratio,
-            "schedule": r.schedule,
-            "arm": r.arm,
-            "seed": r.seed,  # the seed it was trained with, as labelled
-            "train_flops": arm.get("train_flops", math.nan),
-            "checkpoint": arm.get("checkpoint", target.checkpoint.where()),
-        }
     if target.kind is ModelKind.STUDENT:
         r = target.run
-        seed = init_seed(cfg, r.student, r.seed)
-        return {
-            "student": r.student,
-            "params": params.get((r.student, seed), math.nan),
-            "domain": r.domains,
-            "ratio": r.ratio,
-            "schedule": r.schedule,
-            "arm": r.arm,
-            "seed": effective_seed(cfg, r.seed),
-            "train_flops": _train_flops(rd, r, runs),
-            "checkpoint": "",
-        }
+        if target.checkpoint is not None:  # labelled as trained elsewhere; the rest from `arms`
+            arm = arms.get(target.model, {})
+            p = arm.get("params")
+            own = {
+                "params": float(p) if p is not None else math.nan,
+                "seed": r.seed,  # the seed it was trained with, as labelled
+                "train_flops": arm.get("train_flops", math.nan),
+                "checkpoint": arm.get("checkpoint", target.checkpoint.where()),
+            }
+        else:
+            own = {
+                "params": params.get((r.student, init_seed(cfg, r.student, r.seed)), math.nan),
+                "seed": effective_seed(cfg, r.seed),
+                "train_flops": _train_flops(rd, r, runs),
+                "checkpoint": "",
+            }
+        arm_cols = {"domain": r.domains, "ratio": r.ratio, "schedule": r.schedule, "arm": r.arm}
+        return {"student": r.student, "params": own.pop("params"), **arm_cols, **own}
     student = target.student if target.kind is ModelKind.BASE else cfg.teacher.model
     return {
         "student": student,
